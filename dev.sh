@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# gridmap's two commands, for a fresh Debian 12 machine (Python 3.11 with venv; root or sudo):
+#   ./dev.sh demo [options of `gridmap demo`]   set up, build the demo, start the dashboard
+#   ./dev.sh test [options of pytest]           set up, run the whole test suite
+# Both install what they need (Debian packages, a virtualenv in .venv with the
+# versions pinned in constraints.txt) and are safe to run again: a second run
+# skips whatever is already in place.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV=${GRIDMAP_VENV:-.venv}
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+
+log() { printf '\033[1m[dev.sh]\033[0m %s\n' "$*" >&2; }
+
+apt_install() {
+    # Install the Debian packages that are missing, and only those.
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing Debian packages: ${missing[*]}"
+        $SUDO apt-get update -qq
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+python_setup() {
+    local extra=$1
+    if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        log "gridmap needs Python 3.11 or newer as python3 (found: $(python3 --version 2>&1))"
+        exit 1
+    fi
+    if [ ! -x "$VENV/bin/python" ]; then
+        log "creating the virtualenv $VENV"
+        python3 -m venv "$VENV" || {
+            apt_install python3-venv
+            python3 -m venv "$VENV"
+        }
+    fi
+    # Reinstall only when what we install from has changed.
+    local stamp="$VENV/.gridmap-installed-$extra"
+    local want
+    want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        log "installing gridmap and its pinned dependencies into $VENV (about a minute)"
+        "$VENV/bin/python" -m pip install -q --upgrade pip
+        "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[$extra]"
+        echo "$want" >"$stamp"
+    fi
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+demo)
+    python_setup demo
+    exec "$VENV/bin/gridmap" demo "$@"
+    ;;
+test)
+    # gdal-bin: the tests open exported files with GDAL's own ogrinfo.
+    apt_install gdal-bin
+    python_setup test
+    set +e
+    "$VENV/bin/python" -m pytest "$@"
+    rc=$?
+    set -e
+    if [ $rc -eq 5 ]; then
+        log "pytest collected no tests: that is a failure here, not a pass"
+        exit 1
+    fi
+    exit $rc
+    ;;
+*)
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac

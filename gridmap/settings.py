@@ -1,0 +1,42 @@
+"""Settings from the environment: the one place gridmap reads ``os.environ``.
+
+Every setting is ``GRIDMAP_<NAME>`` in the environment (or a ``.env`` file in
+the working directory); see ``.env.example``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    """gridmap's settings."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", env_file=".env", extra="ignore")
+
+    #: Default store address when a command is given none: a .gpkg path
+    #: (or, with the PostGIS backend, a postgresql:// URL).
+    store: str = "gridmap.gpkg"
+    #: Language of reports and UI text: zh (default) or en.
+    lang: str = Field("zh", pattern="^(zh|en)$")
+    #: Seconds a writer waits for another writer's lock on a GeoPackage.
+    lock_timeout: float = Field(30.0, ge=0)
+    #: Tolerance, in metres, of "a unit lies inside its parent".
+    containment_tolerance_m: float = Field(1.0, ge=0)
+    #: Gaps and overlaps between sibling grids smaller than this (m²) are
+    #: rounding noise, not errors.
+    sliver_area_m2: float = Field(1.0, ge=0)
+    #: Where `gridmap demo` writes unless --out is given.
+    demo_path: Path = Path("gridmap-demo.gpkg")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

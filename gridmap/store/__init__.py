@@ -1,0 +1,46 @@
+"""Storage: one interface (:class:`Store`), chosen by the store's address.
+
+``open_store("district.gpkg")`` opens the embedded GeoPackage store;
+``postgresql://…`` addresses belong to the PostGIS backend.
+"""
+
+from __future__ import annotations
+
+import os
+
+from gridmap.errors import StoreError
+from gridmap.store.base import Store, conform, empty_frame
+
+__all__ = ["Store", "open_store", "conform", "empty_frame"]
+
+
+def open_store(address: str | os.PathLike, *, create: bool = False) -> Store:
+    """Open the store named by ``address``.
+
+    Parameters
+    ----------
+    address
+        A ``.gpkg`` path, or a ``postgresql://`` URL.
+    create
+        Create an empty store if there is none at ``address``.
+
+    Raises
+    ------
+    gridmap.errors.StoreError
+        If the address names no store (and ``create`` is false), or cannot be opened.
+    """
+    from gridmap.settings import get_settings
+
+    text = str(address)
+    if text.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        raise StoreError(
+            "PostGIS stores are not supported by this version of gridmap",
+            "use a .gpkg path (the PostGIS backend is issue #3)",
+        )
+    if "://" in text:
+        raise StoreError(
+            f"'{text}' is not a store address", "give a .gpkg path or a postgresql:// URL"
+        )
+    from gridmap.store.gpkg import GeoPackageStore
+
+    return GeoPackageStore(text, create=create, lock_timeout=get_settings().lock_timeout)

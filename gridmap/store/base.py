@@ -1,0 +1,203 @@
+"""The store interface every backend implements.
+
+A store holds the layers of :mod:`gridmap.schema`. It is named by one address
+everywhere: a ``.gpkg`` path (the embedded default) or, with the PostGIS
+backend, a ``postgresql://`` URL. Every write is one transaction: all of it
+lands or none of it does.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+import geopandas as gpd
+import pandas as pd
+
+from gridmap.errors import InputError
+from gridmap.schema import LAYERS, layer
+
+__all__ = ["Store", "conform", "empty_frame", "DTYPES"]
+
+#: pandas dtype of each logical column type.
+DTYPES: dict[str, str] = {
+    "text": "str",
+    "int": "Int64",
+    "float": "float64",
+    "bool": "bool",
+    "datetime": "datetime64[ms, UTC]",
+}
+
+
+def empty_frame(name: str) -> pd.DataFrame:
+    """An empty frame of layer ``name`` with the schema's columns and dtypes."""
+    lay = layer(name)
+    data = {c.name: pd.Series([], dtype=DTYPES[c.type]) for c in lay.columns}
+    if lay.geometry is None:
+        return pd.DataFrame(data)
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs="EPSG:4326"), crs="EPSG:4326")
+
+
+def conform(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Cast ``frame`` to layer ``name``'s columns, order and dtypes.
+
+    Missing optional columns are added empty; missing required columns, or a
+    spatial layer given without a CRS of EPSG:4326, are errors.
+
+    Parameters
+    ----------
+    name
+        The layer.
+    frame
+        Its rows.
+
+    Raises
+    ------
+    gridmap.errors.InputError
+        If a required column is missing or the geometry is not in EPSG:4326.
+    """
+    lay = layer(name)
+    out = {}
+    for col in lay.columns:
+        if col.name not in frame.columns:
+            if col.required:
+                raise InputError(
+                    f"layer '{name}' lacks the required column '{col.name}'",
+                    field=col.name,
+                    hint=f"columns of {name}: {', '.join(lay.column_names)}",
+                )
+            out[col.name] = pd.Series(pd.NA, index=frame.index, dtype=DTYPES[col.type])
+            continue
+        series = frame[col.name]
+        if col.type == "bool":
+            series = series.fillna(False)
+        if col.type == "datetime":
+            series = pd.to_datetime(series, utc=True).astype(DTYPES["datetime"])
+        out[col.name] = series.astype(DTYPES[col.type])
+    if lay.geometry is None:
+        return pd.DataFrame(out, index=frame.index)
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise InputError(f"layer '{name}' needs a geometry column", field="geometry")
+    if frame.crs is None or frame.crs.to_epsg() != 4326:
+        raise InputError(
+            f"layer '{name}' is in {frame.crs}, not EPSG:4326",
+            hint="reproject to EPSG:4326 before storing",
+        )
+    return gpd.GeoDataFrame(out, geometry=frame.geometry.values, crs="EPSG:4326", index=frame.index)
+
+
+class Store(abc.ABC):
+    """A place gridmap keeps its layers: one interface, several backends.
+
+    Use as a context manager, or call :meth:`close`.
+    """
+
+    #: The address the store was opened with (a path or a URL).
+    address: str
+
+    # -- reading --------------------------------------------------------
+    @abc.abstractmethod
+    def read(
+        self,
+        name: str,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        where: Mapping[str, object] | None = None,
+        columns: Iterable[str] | None = None,
+    ) -> pd.DataFrame:
+        """Read a layer.
+
+        Parameters
+        ----------
+        name
+            The layer.
+        bbox
+            ``(minx, miny, maxx, maxy)`` in EPSG:4326: only features whose
+            bounding box meets it (through the spatial index).
+        where
+            Equality filters, ``{column: value}``; a list or tuple value means
+            "one of".
+        columns
+            Attribute columns to read (default: all).
+
+        Returns
+        -------
+        pandas.DataFrame
+            A GeoDataFrame in EPSG:4326 for spatial layers, with the schema's dtypes.
+        """
+
+    @abc.abstractmethod
+    def count(self, name: str) -> int:
+        """The number of rows of a layer."""
+
+    def read_all(self, names: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
+        """Read several layers (default: all) into a dict by name."""
+        return {n: self.read(n) for n in (names or LAYERS)}
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of every layer."""
+        return {n: self.count(n) for n in LAYERS}
+
+    def keys(self, name: str) -> set[str]:
+        """The key values (codes, ids) present in a layer."""
+        key = layer(name).key
+        if key is None:
+            return set()
+        return set(self.read(name, columns=[key])[key].dropna().tolist())
+
+    # -- writing --------------------------------------------------------
+    @abc.abstractmethod
+    def write(
+        self,
+        frames: Mapping[str, pd.DataFrame],
+        *,
+        mode: str = "append",
+        metadata: Iterable[Mapping[str, object]] | None = None,
+    ) -> None:
+        """Write layers in one transaction: all of it lands, or none of it.
+
+        Parameters
+        ----------
+        frames
+            Rows per layer, conforming to the schema (see :func:`conform`).
+        mode
+            ``append`` adds rows (a key already present is an error);
+            ``replace`` empties each named layer first.
+        metadata
+            Provenance rows (``layer, source, licence, synthetic, note``) to
+            upsert into the ``metadata`` table in the same transaction.
+
+        Raises
+        ------
+        gridmap.errors.StoreBusyError
+            If another writer holds the store for longer than the lock timeout.
+        gridmap.errors.InputError
+            If a key already exists (append) or a row does not fit the schema.
+        """
+
+    def replace_all(self, frames: Mapping[str, pd.DataFrame]) -> None:
+        """Replace the whole content of the store with ``frames`` (one transaction).
+
+        Layers absent from ``frames`` are emptied.
+        """
+        full = {n: frames.get(n, empty_frame(n)) for n in LAYERS}
+        self.write(full, mode="replace")
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the store's resources."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.address!r})"
+
+
+def now_utc() -> datetime:
+    """The current time in UTC (for metadata rows)."""
+    return datetime.now(UTC)

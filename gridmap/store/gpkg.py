@@ -1,0 +1,413 @@
+"""The embedded store: one GeoPackage file, no server.
+
+Layers are created once by GDAL (through pyogrio), so the file is a standard
+GeoPackage that QGIS and ``ogrinfo`` open. Writes go through SQLite directly,
+inside one ``BEGIN IMMEDIATE`` transaction, which gives what GDAL's layer-at-a-
+time writers do not: several layers written atomically, rows updated in place,
+and SQLite's own file locking between writers (a second writer waits up to the
+lock timeout, then gets :class:`~gridmap.errors.StoreBusyError`). The spatial
+index triggers GDAL installs call ``ST_IsEmpty``/``ST_MinX``…, which plain
+SQLite lacks; we register them on our connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import struct
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from gridmap.errors import InputError, StoreBusyError, StoreError
+from gridmap.schema import LAYERS, layer
+from gridmap.store.base import DTYPES, Store, conform, empty_frame, now_utc
+
+__all__ = ["GeoPackageStore"]
+
+_SRID = 4326
+_GEOM = "geom"
+
+
+class GeoPackageStore(Store):
+    """A store in one GeoPackage file.
+
+    Parameters
+    ----------
+    path
+        The ``.gpkg`` file.
+    create
+        Create an empty store if the file does not exist (otherwise that is an error).
+    lock_timeout
+        Seconds a writer waits for another writer to finish.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike, *, create: bool = False, lock_timeout: float = 30.0
+    ):
+        self.path = Path(path)
+        self.address = str(path)
+        self.lock_timeout = lock_timeout
+        if not self.path.exists():
+            if not create:
+                raise StoreError(
+                    f"no store at {self.path}",
+                    f"build one with `gridmap demo --out {self.path} --no-serve`, "
+                    f"or import a districts file into it with `gridmap import {self.path} FILE "
+                    "--layer districts`",
+                )
+            _create(self.path)
+        self._check()
+
+    # -- opening --------------------------------------------------------
+    def _check(self) -> None:
+        """Refuse files that are not gridmap GeoPackages, saying what they lack."""
+        try:
+            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=self.lock_timeout)
+            try:
+                tables = {r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")}
+            finally:
+                con.close()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path} is not a GeoPackage ({exc})",
+                "name a .gpkg file made by gridmap, or a new path to create one",
+            ) from None
+        missing = [n for n in LAYERS if n not in tables]
+        if missing:
+            raise StoreError(
+                f"{self.path} is a GeoPackage but not a gridmap store: it lacks the layers "
+                + ", ".join(missing),
+                "import its data into a new store with `gridmap import NEW.gpkg FILE --layer NAME`",
+            )
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path, timeout=self.lock_timeout, isolation_level=None)
+        _register_functions(con)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    # -- reading --------------------------------------------------------
+    def read(
+        self,
+        name: str,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        where: Mapping[str, object] | None = None,
+        columns: Iterable[str] | None = None,
+    ) -> pd.DataFrame:
+        lay = layer(name)
+        cols = list(columns) if columns is not None else lay.column_names
+        for c in cols:
+            lay.column(c)  # KeyError for a column that is not in the schema
+        try:
+            frame = pyogrio.read_dataframe(
+                self.path,
+                layer=name,
+                columns=cols,
+                bbox=bbox,
+                where=_where_sql(where) if where else None,
+                read_geometry=lay.geometry is not None,
+                fid_as_index=False,
+            )
+        except pyogrio.errors.DataSourceError as exc:
+            raise StoreError(f"cannot read layer '{name}' of {self.path}: {exc}") from None
+        return _cast(name, frame, cols)
+
+    def count(self, name: str) -> int:
+        layer(name)
+        with self._connection() as con:
+            return con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+
+    def keys(self, name: str) -> set[str]:
+        key = layer(name).key
+        if key is None:
+            return set()
+        with self._connection() as con:
+            return {r[0] for r in con.execute(f'SELECT "{key}" FROM "{name}"')}
+
+    # -- writing --------------------------------------------------------
+    def write(
+        self,
+        frames: Mapping[str, pd.DataFrame],
+        *,
+        mode: str = "append",
+        metadata: Iterable[Mapping[str, object]] | None = None,
+    ) -> None:
+        if mode not in ("append", "replace"):
+            raise ValueError(f"mode must be 'append' or 'replace', not {mode!r}")
+        # Convert everything before taking the lock: the lock is held only
+        # for the inserts themselves.
+        prepared = [(name, *_rows(name, conform(name, frame))) for name, frame in frames.items()]
+        meta_rows = _metadata_rows(metadata) if metadata else None
+        with self._connection() as con:
+            _begin(con, self)
+            try:
+                for name, cols, rows in prepared:
+                    if mode == "replace":
+                        con.execute(f'DELETE FROM "{name}"')
+                    _insert(con, name, cols, rows)
+                    _touch_contents(con, name)
+                if meta_rows:
+                    cols, rows = meta_rows
+                    con.executemany(
+                        'DELETE FROM "metadata" WHERE "layer" = ?', [(r[0],) for r in rows]
+                    )
+                    _insert(con, "metadata", cols, rows)
+                    _touch_contents(con, "metadata")
+                con.execute("COMMIT")
+            except sqlite3.IntegrityError as exc:
+                con.execute("ROLLBACK")
+                raise _duplicate_error(con, prepared, mode, exc) from None
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        # Connections are opened per operation; nothing is held between calls.
+        pass
+
+
+# -- creation -------------------------------------------------------------
+
+
+def _create(path: Path) -> None:
+    """Create an empty gridmap GeoPackage at ``path``, atomically.
+
+    The file is built under a temporary name and linked into place, so a
+    reader never sees a half-made store and two creators cannot clobber each
+    other (the second one's link fails and it uses the first one's file).
+    """
+    if path.suffix.lower() != ".gpkg":
+        raise StoreError(f"{path} does not end in .gpkg", "name the store file NAME.gpkg")
+    if not path.parent.exists():
+        raise StoreError(f"the folder {path.parent} does not exist", "create it first")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.gpkg")
+    try:
+        for name, lay in LAYERS.items():
+            frame = empty_frame(name)
+            kwargs = {"geometry_type": lay.geometry} if lay.geometry else {}
+            if not tmp.exists():
+                # GeoPackage 1.2: the version every GDAL of the last years (and
+                # so every QGIS) reads without a warning.
+                kwargs["dataset_options"] = {"VERSION": "1.2"}
+            pyogrio.write_dataframe(
+                frame, tmp, layer=name, driver="GPKG", append=tmp.exists(), **kwargs
+            )
+        con = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            con.execute("BEGIN")
+            for name, lay in LAYERS.items():
+                if lay.key:
+                    con.execute(
+                        f'CREATE UNIQUE INDEX "uq_{name}_{lay.key}" ON "{name}"("{lay.key}")'
+                    )
+                for col in lay.indexes:
+                    con.execute(f'CREATE INDEX "ix_{name}_{col}" ON "{name}"("{col}")')
+            con.execute("COMMIT")
+        finally:
+            con.close()
+        # If another process created it first, use theirs.
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+# -- transactions and rows ------------------------------------------------
+
+
+def _begin(con: sqlite3.Connection, store: GeoPackageStore) -> None:
+    """Take the write lock, waiting up to the store's lock timeout."""
+    try:
+        con.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StoreBusyError(
+                f"{store.path} is being written by another process "
+                f"(waited {store.lock_timeout:g} s)",
+                "try again when it has finished, or raise GRIDMAP_LOCK_TIMEOUT",
+            ) from None
+        raise StoreError(f"cannot write {store.path}: {exc}") from None
+
+
+def _insert(con: sqlite3.Connection, name: str, cols: list[str], rows: list[tuple]) -> None:
+    if not rows:
+        return
+    names = ", ".join(f'"{c}"' for c in cols)
+    marks = ", ".join("?" * len(cols))
+    con.executemany(f'INSERT INTO "{name}" ({names}) VALUES ({marks})', rows)
+
+
+def _touch_contents(con: sqlite3.Connection, name: str) -> None:
+    """Keep gpkg_contents' extent and last_change true (QGIS zooms to it)."""
+    lay = LAYERS[name]
+    if lay.geometry is not None:
+        rtree = f"rtree_{name}_{_GEOM}"
+        con.execute(
+            f'UPDATE gpkg_contents SET min_x = (SELECT min(minx) FROM "{rtree}"), '
+            f'min_y = (SELECT min(miny) FROM "{rtree}"), '
+            f'max_x = (SELECT max(maxx) FROM "{rtree}"), '
+            f'max_y = (SELECT max(maxy) FROM "{rtree}") WHERE table_name = ?',
+            (name,),
+        )
+    con.execute(
+        "UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now') "
+        "WHERE table_name = ?",
+        (name,),
+    )
+
+
+def _duplicate_error(
+    con: sqlite3.Connection, prepared: list, mode: str, exc: sqlite3.IntegrityError
+) -> InputError:
+    """Turn SQLite's unique-index failure into a message naming the keys."""
+    for name, cols, rows in prepared:
+        key = LAYERS[name].key
+        if key is None:
+            continue
+        i = cols.index(key)
+        values = [r[i] for r in rows]
+        seen: set = set()
+        dup = [v for v in values if v in seen or seen.add(v)]
+        if not dup and mode == "append":
+            existing = {r[0] for r in con.execute(f'SELECT "{key}" FROM "{name}"')}
+            dup = [v for v in values if v in existing]
+        if dup:
+            shown = ", ".join(map(str, dup[:5])) + (" …" if len(dup) > 5 else "")
+            return InputError(
+                f"{len(dup)} {key} value(s) of layer '{name}' already exist: {shown}",
+                field=key,
+                hint="remove the duplicates, or replace the layer",
+            )
+    return InputError(f"the write broke a constraint: {exc}")
+
+
+def _rows(name: str, frame: pd.DataFrame) -> tuple[list[str], list[tuple]]:
+    """The columns and SQLite-ready rows of a conformed frame."""
+    lay = LAYERS[name]
+    cols: list[str] = []
+    values: list[list] = []
+    for col in lay.columns:
+        s = frame[col.name]
+        if col.type == "datetime":
+            arr = s.to_numpy(dtype="datetime64[ms]", na_value=np.datetime64("NaT"))
+            text = np.datetime_as_string(arr, unit="ms")
+            vals = [None if t == "NaT" else t + "Z" for t in text.tolist()]
+        elif col.type == "bool":
+            vals = [int(v) for v in s.to_numpy(dtype=bool)]
+        else:
+            vals = [None if v is None or v is pd.NA or v != v else v for v in s.tolist()]
+        cols.append(col.name)
+        values.append(vals)
+    if lay.geometry is not None:
+        cols.append(_GEOM)
+        values.append(_gpkg_blobs(frame.geometry.values, lay.geometry))
+    return cols, list(zip(*values, strict=True)) if values else []
+
+
+def _gpkg_blobs(geoms: np.ndarray, geom_type: str) -> list[bytes | None]:
+    """GeoPackage binary geometries: a header with the envelope, then ISO WKB."""
+    geoms = np.asarray(geoms, dtype=object)
+    if geom_type.startswith("Multi"):
+        # A layer declared MultiPolygon holds only multipolygons (QGIS relies on it).
+        single = shapely.get_type_id(geoms) == 3
+        if single.any():
+            geoms = geoms.copy()
+            geoms[single] = shapely.multipolygons(geoms[single][:, None])
+    wkb = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
+    bounds = shapely.bounds(geoms)
+    empty = shapely.is_empty(geoms)
+    out: list[bytes | None] = []
+    for w, b, e in zip(wkb.tolist(), bounds.tolist(), empty.tolist(), strict=True):
+        if w is None:
+            out.append(None)
+        elif e:
+            out.append(b"GP\x00\x11" + struct.pack("<i", _SRID) + w)
+        else:
+            # Envelope order in the header is minx, maxx, miny, maxy.
+            out.append(b"GP\x00\x03" + struct.pack("<i4d", _SRID, b[0], b[2], b[1], b[3]) + w)
+    return out
+
+
+def _metadata_rows(metadata: Iterable[Mapping[str, object]]) -> tuple[list[str], list[tuple]]:
+    stamp = now_utc()
+    frame = pd.DataFrame([{"updated_at": stamp, **dict(m)} for m in metadata])
+    return _rows("metadata", conform("metadata", frame))
+
+
+def _cast(name: str, frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    """Give a frame read by GDAL the schema's dtypes (text stays text)."""
+    lay = LAYERS[name]
+    for c in cols:
+        t = lay.column(c).type
+        if t == "datetime":
+            frame[c] = pd.to_datetime(frame[c], utc=True, format="ISO8601").astype(DTYPES[t])
+        elif t == "bool":
+            frame[c] = frame[c].fillna(False).astype(bool)
+        else:
+            frame[c] = frame[c].astype(DTYPES[t])
+    if lay.geometry is not None:
+        frame = frame.set_crs("EPSG:4326", allow_override=True)
+    return frame
+
+
+def _where_sql(where: Mapping[str, object]) -> str:
+    """An OGR SQL filter from equality conditions, with values quoted safely."""
+
+    def lit(v: object) -> str:
+        if isinstance(v, bool):
+            return str(int(v))
+        if isinstance(v, int | float):
+            return repr(v)
+        return "'" + str(v).replace("'", "''") + "'"
+
+    parts = []
+    for col, val in where.items():
+        if isinstance(val, list | tuple | set):
+            vals = list(val)
+            parts.append(f'"{col}" IN ({", ".join(map(lit, vals))})' if vals else "0 = 1")
+        elif val is None:
+            parts.append(f'"{col}" IS NULL')
+        else:
+            parts.append(f'"{col}" = {lit(val)}')
+    return " AND ".join(parts)
+
+
+# -- SQL functions the GeoPackage R-tree triggers call ---------------------
+
+
+def _envelope(blob: bytes | None) -> tuple[float, float, float, float] | None:
+    """(minx, maxx, miny, maxy) of a GeoPackage geometry blob, or None if empty."""
+    if blob is None or len(blob) < 8:
+        return None
+    flags = blob[3]
+    if flags & 0x10:
+        return None
+    order = "<" if flags & 1 else ">"
+    kind = (flags >> 1) & 7
+    if kind:
+        return struct.unpack_from(order + "4d", blob, 8)
+    # No envelope in the header (GDAL omits it for points): read the WKB.
+    geom = shapely.from_wkb(blob[8:])
+    if geom.is_empty:
+        return None
+    minx, miny, maxx, maxy = geom.bounds
+    return minx, maxx, miny, maxy
+
+
+def _register_functions(con: sqlite3.Connection) -> None:
+    con.create_function("ST_IsEmpty", 1, lambda b: int(_envelope(b) is None), deterministic=True)
+    for i, fn in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
+        con.create_function(
+            fn, 1, lambda b, i=i: e[i] if (e := _envelope(b)) else None, deterministic=True
+        )
