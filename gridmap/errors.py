@@ -57,6 +57,9 @@ class InputError(GridmapError):
         The column, if the problem is in one.
     hint
         What to do about it.
+    problems
+        Every problem found, one line each, when a whole file was checked: the
+        error itself names the first, the CLI lists the rest.
     """
 
     def __init__(
@@ -67,10 +70,12 @@ class InputError(GridmapError):
         row: int | None = None,
         field: str | None = None,
         hint: str | None = None,
+        problems: list[str] | None = None,
     ) -> None:
         self.file = file
         self.row = row
         self.field = field
+        self.problems: list[str] = problems or []
         super().__init__(what, hint)
 
     def __str__(self) -> str:

@@ -20,9 +20,6 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GRIDMAP_", env_file=".env", extra="ignore")
 
-    #: Default store address when a command is given none: a .gpkg path
-    #: (or, with the PostGIS backend, a postgresql:// URL).
-    store: str = "gridmap.gpkg"
     #: Language of reports and UI text: zh (default) or en.
     lang: str = Field("zh", pattern="^(zh|en)$")
     #: Seconds a writer waits for another writer's lock on a GeoPackage.

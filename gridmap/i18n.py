@@ -1,0 +1,227 @@
+"""The label catalogue: Chinese and English text for the identifiers gridmap uses.
+
+Code, files and the API use the English identifiers of DOMAIN.md section 9
+(``grid_branch``, ``clinic``, ``reported_back`` …); people read labels. Every
+label lives here, keyed ``<group>.<identifier>`` (``level.grid``,
+``facility.clinic``, ``check.grid_gap`` …), as a ``(zh, en)`` pair. Chinese is
+the default language: the users are Chinese grassroots governance staff.
+
+Add keys by extending :data:`CATALOGUE`; :func:`t` falls back to the key itself
+for a key it does not know, so a missing label shows up as an identifier on
+screen instead of breaking a report.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LANGS", "CATALOGUE", "t", "label"]
+
+#: The languages of the catalogue, in the order of its pairs.
+LANGS: tuple[str, ...] = ("zh", "en")
+
+#: ``{key: (zh, en)}``.
+CATALOGUE: dict[str, tuple[str, str]] = {
+    # Levels of the hierarchy and their layers.
+    "level.district": ("区", "district"),
+    "level.subdistrict": ("街道", "subdistrict"),
+    "level.community": ("社区", "community"),
+    "level.grid": ("网格", "grid"),
+    "level.building": ("楼栋", "building"),
+    "layer.districts": ("区", "districts"),
+    "layer.subdistricts": ("街道", "subdistricts"),
+    "layer.communities": ("社区", "communities"),
+    "layer.grids": ("网格", "grids"),
+    "layer.buildings": ("楼栋", "buildings"),
+    "layer.facilities": ("服务设施", "facilities"),
+    "layer.party_orgs": ("党组织", "party organisations"),
+    "layer.roads": ("道路", "roads"),
+    "layer.incidents": ("事件", "incidents"),
+    "layer.incident_events": ("事件流转记录", "incident events"),
+    "layer.metadata": ("元数据", "metadata"),
+    # Service facilities (DOMAIN.md section 4).
+    "facility.service_station": ("社区服务站", "community service station"),
+    "facility.clinic": ("社区卫生服务站", "community clinic"),
+    "facility.kindergarten": ("幼儿园", "kindergarten"),
+    "facility.elderly_daycare": ("老年人日间照料中心", "elderly day care"),
+    "facility.primary_school": ("小学", "primary school"),
+    "facility.fresh_market": ("菜市场", "fresh market"),
+    "facility.bus_stop": ("公交站", "bus stop"),
+    "facility.middle_school": ("初中", "middle school"),
+    "facility.health_centre": ("社区卫生服务中心", "community health centre"),
+    "facility.subdistrict_centre": ("街道社区服务中心", "subdistrict service centre"),
+    "facility.police_station": ("派出所", "police station"),
+    "facility.judicial_office": ("司法所", "judicial office"),
+    "facility.nursing_home": ("养老院", "nursing home"),
+    "facility.party_service_centre": ("党群服务中心", "party-mass service centre"),
+    # Party organisation kinds (DOMAIN.md section 3).
+    "party_kind.grid_branch": ("网格党支部", "grid party branch"),
+    "party_kind.building_group": ("楼栋党小组", "building party group"),
+    "party_kind.central_household": ("党员中心户", "party-member central household"),
+    # Building uses.
+    "use.residential": ("住宅", "residential"),
+    "use.commercial": ("商业", "commercial"),
+    "use.public": ("公共建筑", "public"),
+    "use.mixed": ("商住混合", "mixed"),
+    "use.industrial": ("工业", "industrial"),
+    # Incident steps of the closed loop (DOMAIN.md section 5).
+    "step.collected": ("信息收集", "collected"),
+    "step.registered": ("案卷建立", "registered"),
+    "step.dispatched": ("任务派遣", "dispatched"),
+    "step.handling": ("任务处理", "handling"),
+    "step.reported_back": ("处理反馈", "reported back"),
+    "step.closed": ("核查结案", "closed"),
+    "step.evaluated": ("综合评价", "evaluated"),
+    "step.voided": ("不予立案", "voided"),
+    "step.whistled": ("街乡吹哨", "whistled"),
+    # Incident categories.
+    "category.city_appearance": ("市容环境", "city appearance"),
+    "category.advertising": ("宣传广告", "advertising"),
+    "category.construction": ("施工管理", "construction"),
+    "category.street_order": ("街面秩序", "street order"),
+    "category.emergency": ("突发事件", "emergency"),
+    "category.facility": ("部件", "public facility"),
+    "category.dispute": ("矛盾纠纷", "dispute"),
+    "category.safety_hazard": ("安全隐患", "safety hazard"),
+    "category.resident_request": ("民生诉求", "resident request"),
+    "category.other": ("其他", "other"),
+    # Incident sources.
+    "source.patrol": ("网格员巡查", "patrol"),
+    "source.resident": ("群众上报", "resident"),
+    "source.hotline_12345": ("12345热线", "12345 hotline"),
+    "source.camera": ("视频监控", "camera"),
+    "source.higher_level": ("上级交办", "higher level"),
+    # Levels at which a case is closed.
+    "closing_level.grid": ("网格", "grid"),
+    "closing_level.community": ("社区", "community"),
+    "closing_level.subdistrict": ("街道", "subdistrict"),
+    "closing_level.district": ("区", "district"),
+    "closing_level.department": ("职能部门", "department"),
+    # Residents' satisfaction (12345 practice).
+    "satisfaction.satisfied": ("满意", "satisfied"),
+    "satisfaction.basically_satisfied": ("基本满意", "basically satisfied"),
+    "satisfaction.dissatisfied": ("不满意", "dissatisfied"),
+    # Validation report (gridmap.validate).
+    "severity.error": ("错误", "error"),
+    "severity.warning": ("警告", "warning"),
+    "check.code_width": ("编码位数或字符错误", "malformed code"),
+    "check.code_serial": ("编码序号错误", "bad code serial"),
+    "check.code_prefix": ("编码与上级不符", "code does not extend its parent's"),
+    "check.duplicate_code": ("编码重复", "duplicate code"),
+    "check.duplicate_id": ("标识重复", "duplicate id"),
+    "check.orphan": ("上级单元不存在", "parent missing"),
+    "check.outside_parent": ("超出上级范围", "outside its parent"),
+    "check.subdistrict_gap": ("街道间空隙", "gap between subdistricts"),
+    "check.subdistrict_overlap": ("街道重叠", "overlapping subdistricts"),
+    "check.community_gap": ("社区间空隙", "gap between communities"),
+    "check.community_overlap": ("社区重叠", "overlapping communities"),
+    "check.grid_gap": ("网格间空隙", "gap between grids"),
+    "check.grid_overlap": ("网格重叠", "overlapping grids"),
+    "check.invalid_geometry": ("几何图形无效", "invalid geometry"),
+    "check.empty_geometry": ("几何图形为空", "empty geometry"),
+    "check.geometry_type": ("几何类型错误", "wrong geometry type"),
+    "check.undivided_with_siblings": ("“00”网格另有同级网格", "undivided grid with siblings"),
+    "check.district_without_subdistrict": ("区下无街道", "district without subdistricts"),
+    "check.subdistrict_without_community": ("街道下无社区", "subdistrict without communities"),
+    "check.community_without_grid": ("社区未划分网格", "community without grids"),
+    "check.bad_value": ("字段值错误", "bad value"),
+    "check.no_district": ("缺少区图层", "no district"),
+    "report.title": ("数据检查报告", "Validation report"),
+    "report.counts": ("各图层要素数", "Features per layer"),
+    "report.summary": (
+        "错误 {errors} 个，警告 {warnings} 个",
+        "errors: {errors}, warnings: {warnings}",
+    ),
+    "report.ok": ("未发现问题", "No problems found"),
+    "report.area": ("面积", "area"),
+    "report.location": ("位置", "at"),
+    "report.row": ("行", "row"),
+    "report.more": ("…… 另有 {n} 条", "… and {n} more"),
+    # Statistics (gridmap.stats, gridmap.party).
+    "stat.code": ("编码", "code"),
+    "stat.name": ("名称", "name"),
+    "stat.level": ("层级", "level"),
+    "stat.area_km2": ("面积", "area"),
+    "stat.subdistricts": ("街道数", "subdistricts"),
+    "stat.communities": ("社区数", "communities"),
+    "stat.grids": ("网格数", "grids"),
+    "stat.buildings": ("楼栋数", "buildings"),
+    "stat.residential_buildings": ("住宅楼栋数", "residential buildings"),
+    "stat.residents": ("常住人口", "residents"),
+    "stat.households": ("户数", "households"),
+    "stat.elderly": ("60岁以上老人", "elderly (60+)"),
+    "stat.children": ("0–6岁儿童", "children (0–6)"),
+    "stat.party": ("党建引领", "party organisation"),
+    "stat.facilities": ("服务设施", "facilities"),
+    "stat.incidents": ("事件", "incidents"),
+    "stat.count": ("总数", "total"),
+    "stat.open": ("未办结", "open"),
+    "stat.none": ("无", "none"),
+    "stat.yes": ("是", "yes"),
+    "stat.no": ("否", "no"),
+    "party.grids": ("网格数", "grids"),
+    "party.grids_with_branch": ("已建党支部的网格", "grids with a party branch"),
+    "party.branch_share": ("网格党支部覆盖率", "grid branch coverage"),
+    "party.branches": ("网格党支部数", "grid party branches"),
+    "party.residential_buildings": ("住宅楼栋数", "residential buildings"),
+    "party.buildings_with_group": ("已建党小组的楼栋", "buildings with a party group"),
+    "party.group_share": ("楼栋党小组覆盖率", "building group coverage"),
+    "party.building_groups": ("楼栋党小组数", "building party groups"),
+    "party.central_households": ("党员中心户", "central households"),
+    "party.central_households_per_grid": ("每网格党员中心户", "central households per grid"),
+    "party.members": ("网格党员数", "party members"),
+    "party.households": ("户数", "households"),
+    "party.members_per_100_households": ("每百户党员数", "members per 100 households"),
+    "party.subdistricts": ("街道数", "subdistricts"),
+    "party.branches_per_subdistrict": ("每街道网格党支部数", "branches per subdistrict"),
+}
+
+
+def t(key: str, lang: str = "zh") -> str:
+    """The label of ``key`` in ``lang``.
+
+    Parameters
+    ----------
+    key
+        A catalogue key, ``<group>.<identifier>`` (e.g. ``facility.clinic``).
+    lang
+        ``zh`` (default) or ``en``.
+
+    Returns
+    -------
+    str
+        The label; the key itself if the catalogue has no such key, so an
+        unlabelled identifier stays readable instead of failing a report.
+
+    Raises
+    ------
+    ValueError
+        If ``lang`` is not one of :data:`LANGS`.
+    """
+    try:
+        i = LANGS.index(lang)
+    except ValueError:
+        raise ValueError(f"unknown language {lang!r}; use one of {', '.join(LANGS)}") from None
+    pair = CATALOGUE.get(key)
+    return key if pair is None else pair[i]
+
+
+def label(group: str, identifier: str, lang: str = "zh") -> str:
+    """The label of an identifier of a group: ``label("facility", "clinic")``.
+
+    Parameters
+    ----------
+    group
+        The key's group (``level``, ``facility``, ``party_kind``, ``use``,
+        ``step``, ``category``, ``source`` …).
+    identifier
+        The identifier within the group.
+    lang
+        ``zh`` (default) or ``en``.
+
+    Returns
+    -------
+    str
+        The label, or the bare identifier if the catalogue lacks it.
+    """
+    key = f"{group}.{identifier}"
+    out = t(key, lang)
+    return identifier if out == key else out
