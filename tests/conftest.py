@@ -28,3 +28,33 @@ def require_tool():
         return path
 
     return find
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> tuple[int, str]:
+    """Build the 北湖区 demo once per test session, as a user would: `gridmap demo`."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path_factory.mktemp("demo") / "beihu.gpkg"
+    exe = Path(sys.executable).with_name("gridmap")
+    result = subprocess.run(
+        [str(exe), "demo", "--out", str(out), "--no-serve", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.returncode, result.stdout
+
+
+@pytest.fixture(scope="session")
+def demo_path(demo_run, tmp_path_factory):
+    """The path of the session's demo store (do not modify it: copy it)."""
+    from pathlib import Path
+
+    for line in demo_run[1].splitlines():
+        if line.startswith("demo store: "):
+            return Path(line.removeprefix("demo store: "))
+    raise AssertionError(f"`gridmap demo` did not say where the store is:\n{demo_run[1]}")

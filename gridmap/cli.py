@@ -1,0 +1,371 @@
+"""The ``gridmap`` command: thin wiring from the shell to the core and the store.
+
+Every command takes the store's address (a ``.gpkg`` path) as its first
+argument; ``gridmap demo`` takes it as ``--out``. Errors a user can fix are
+printed on one line (``gridmap: error: …``) with exit status 2; ``validate``
+exits with 1 when the store has errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from gridmap.errors import GridmapError, InputError
+
+__all__ = ["main", "cli"]
+
+_STORE_HELP = "The store: a .gpkg file (created by `gridmap demo` or `gridmap import`)."
+
+
+def _lang(ctx: click.Context) -> str:
+    return ctx.find_root().obj["lang"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default=None,
+    help="Language of reports: zh (default, or GRIDMAP_LANG) or en.",
+)
+@click.version_option(package_name="gridmap")
+@click.pass_context
+def cli(ctx: click.Context, lang: str | None) -> None:
+    """gridmap — grid management for grassroots governance (基层治理网格化管理).
+
+    Keeps a district's five-level hierarchy (district → subdistrict → community →
+    grid → building) with its buildings, facilities, party organisations and
+    incidents, checks it and analyses it. Start with `gridmap demo`.
+    """
+    from gridmap.settings import get_settings
+
+    ctx.ensure_object(dict)
+    ctx.obj["lang"] = lang or get_settings().lang
+
+
+# -- demo -------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--district",
+    default="431002",
+    show_default=True,
+    help="The district: 北湖区 (431002), 润州区 (321111) or 太仓市 (320585), by name or adcode.",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same data)."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The GeoPackage to write [default: GRIDMAP_DEMO_PATH or gridmap-demo.gpkg]. "
+    "An existing file is replaced whole once the new one is complete.",
+)
+@click.option(
+    "--no-serve", is_flag=True, help="Only build the demo store; do not start the dashboard."
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_context
+def demo(
+    ctx: click.Context, district: str, seed: int, out: Path | None, no_serve: bool, quiet: bool
+) -> None:
+    """Build the demo district store (real boundary and names, synthetic detail).
+
+    The district boundary and the subdistrict and community names and codes are
+    real; everything below (unit polygons, grids, buildings, streets,
+    facilities, party organisations, a year of incidents) is SYNTHETIC and
+    labelled so in the store's metadata.
+    """
+    from gridmap.demo import build_demo, resolve_district
+    from gridmap.settings import get_settings
+    from gridmap.store.gpkg import GeoPackageStore
+
+    code = resolve_district(district)
+    out = out or get_settings().demo_path
+    if out.suffix.lower() != ".gpkg":
+        raise InputError(f"--out {out} does not end in .gpkg", hint="name the file NAME.gpkg")
+    if out.parent and not out.parent.exists():
+        raise InputError(f"the folder of --out {out} does not exist", hint="create it first")
+    t0 = time.perf_counter()
+    layers = build_demo(code, seed=seed, progress=not quiet)
+    metadata = layers.pop("metadata")
+    # Build the new store beside the target and move it into place only when
+    # complete, so a failure leaves any earlier file as it was.
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.building.gpkg")
+    try:
+        if not quiet:
+            click.echo("写入 GeoPackage / writing the GeoPackage …", err=True)
+        store = GeoPackageStore(tmp, create=True)
+        store.write(layers, mode="replace", metadata=metadata.to_dict("records"))
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    elapsed = time.perf_counter() - t0
+    counts = {name: len(frame) for name, frame in layers.items()}
+    name = layers["districts"]["name"].iloc[0]
+    click.echo(f"demo store: {out.resolve()}")
+    click.echo(f"district {code} {name}, seed {seed}, built in {elapsed:.1f} s")
+    click.echo("  " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    residents = int(layers["buildings"]["population"].sum())
+    click.echo(f"  residents {residents:,} (synthetic: only the boundary and the names are real)")
+    if not no_serve:
+        click.echo(
+            "The dashboard is not part of this version yet; open the store in QGIS, "
+            f"or run `gridmap stats {out}` and `gridmap validate {out}`."
+        )
+
+
+# -- validate ---------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("store")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def validate(ctx: click.Context, store: str, as_json: bool) -> None:
+    """Check codes, hierarchy, containment, grid tiling and geometries of STORE.
+
+    Exit status 0 when there is no error (warnings allowed), 1 when there are errors.
+    """
+    from gridmap.settings import get_settings
+    from gridmap.store import open_store
+    from gridmap.validate import validate as run_validate
+
+    settings = get_settings()
+    with open_store(store) as st:
+        layers = st.read_all()
+    report = run_validate(
+        layers,
+        containment_tolerance_m=settings.containment_tolerance_m,
+        sliver_area_m2=settings.sliver_area_m2,
+    )
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(report.to_text(lang=_lang(ctx)))
+    ctx.exit(0 if report.ok else 1)
+
+
+# -- import / export --------------------------------------------------------
+
+
+def _parse_map(pairs: tuple[str, ...]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        src, sep, dst = pair.partition("=")
+        if not sep or not src or not dst:
+            raise click.BadParameter(f"'{pair}' is not SRC=DST", param_hint="--map")
+        mapping[src] = dst
+    return mapping
+
+
+@cli.command("import")
+@click.argument("store")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--layer", "layer_name", required=True, help="The store layer to import into (e.g. grids)."
+)
+@click.option("--crs", default=None, help="The file's CRS when it declares none (e.g. EPSG:4326).")
+@click.option(
+    "--offset",
+    type=click.Choice(["gcj02", "bd09"]),
+    default=None,
+    help="The coordinates come from AMap/Tencent (gcj02) or Baidu (bd09): "
+    "shift them back to WGS 84.",
+)
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="SRC=DST",
+    help="Rename a file column to a schema column.",
+)
+@click.option(
+    "--repair", is_flag=True, help="Repair invalid polygons (make_valid) and report each repair."
+)
+@click.option("--replace", is_flag=True, help="Replace the layer's rows instead of adding to them.")
+@click.option(
+    "--source-layer", default=None, help="The layer inside a multi-layer file (GeoPackage)."
+)
+@click.option(
+    "--licence",
+    default="unknown",
+    show_default=True,
+    help="Licence of the data, kept in the store's metadata.",
+)
+@click.option(
+    "--synthetic", is_flag=True, help="Mark the imported data as synthetic in the metadata."
+)
+def import_(
+    store: str,
+    file: Path,
+    layer_name: str,
+    crs: str | None,
+    offset: str | None,
+    maps: tuple[str, ...],
+    repair: bool,
+    replace: bool,
+    source_layer: str | None,
+    licence: str,
+    synthetic: bool,
+) -> None:
+    """Import FILE (GeoPackage, GeoJSON, Shapefile or .zip, CSV) into a layer of STORE.
+
+    The file is checked whole first and goes in whole or not at all. A STORE
+    that does not exist yet is created (and removed again if the import fails).
+    """
+    from gridmap.io import read_layer_file
+    from gridmap.schema import layer as schema_layer
+    from gridmap.store import open_store
+
+    lay = schema_layer(layer_name)
+    created = not Path(store).exists() and "://" not in store
+    try:
+        with open_store(store, create=True) as st:
+            district = None
+            if lay.geometry is not None and layer_name != "districts":
+                districts = st.read("districts")
+                if len(districts):
+                    district = districts.geometry.union_all()
+            existing = set() if replace else st.keys(layer_name)
+            frame, notes = read_layer_file(
+                file,
+                layer_name,
+                crs=crs,
+                offset=offset,
+                mapping=_parse_map(maps),
+                repair=repair,
+                district=district,
+                existing_keys=existing,
+                source_layer=source_layer,
+            )
+            meta = {
+                "layer": layer_name,
+                "source": f"imported from {file.name}",
+                "licence": licence,
+                "synthetic": synthetic,
+                "note": "; ".join(notes)[:1000] or None,
+            }
+            st.write({layer_name: frame}, mode="replace" if replace else "append", metadata=[meta])
+    except BaseException:
+        if created and Path(store).exists():
+            Path(store).unlink()
+        raise
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"imported {len(frame):,} rows into {layer_name} of {store}")
+
+
+@cli.command()
+@click.argument("store")
+@click.option("--layer", "layer_name", required=True, help="The layer to export.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The file to write: .gpkg, .geojson or .csv (UTF-8 with BOM, codes as text).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["gpkg", "geojson", "csv"]),
+    default=None,
+    help="The format, when the file name's ending does not say it.",
+)
+def export(store: str, layer_name: str, out: Path, fmt: str | None) -> None:
+    """Export a layer of STORE to a file QGIS and GDAL open."""
+    from gridmap.io import write_layer_file
+    from gridmap.store import open_store
+
+    with open_store(store) as st:
+        frame = st.read(layer_name)
+    path = write_layer_file(frame, out, layer=layer_name, fmt=fmt)
+    click.echo(f"exported {len(frame):,} rows of {layer_name} to {path}")
+
+
+# -- stats / info -----------------------------------------------------------
+
+
+@cli.command()
+@click.argument("store")
+@click.option("--unit", default=None, help="A unit's code (any level); default: the district.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.pass_context
+def stats(ctx: click.Context, store: str, unit: str | None, as_json: bool) -> None:
+    """Print a unit's figures: residents, households, buildings, grids, party coverage."""
+    from gridmap.stats import format_stats, unit_stats
+    from gridmap.store import open_store
+
+    with open_store(store) as st:
+        layers = st.read_all()
+    figures = unit_stats(layers, unit)
+    if as_json:
+        click.echo(json.dumps(figures, ensure_ascii=False, indent=2, default=_json_default))
+    else:
+        click.echo(format_stats(figures, lang=_lang(ctx)))
+
+
+@cli.command()
+@click.argument("store")
+def info(store: str) -> None:
+    """List STORE's layers with their row counts and provenance (source, licence, synthetic)."""
+    from gridmap.store import open_store
+
+    with open_store(store) as st:
+        counts = st.counts()
+        meta = st.read("metadata").set_index("layer")
+    click.echo(f"store: {store}")
+    for name, n in counts.items():
+        if name == "metadata":
+            continue
+        line = f"  {name:<16}{n:>10,}"
+        if name in meta.index:
+            row = meta.loc[name]
+            flag = "SYNTHETIC" if row["synthetic"] else "real"
+            line += f"  [{flag}] {row['source']} ({row['licence']})"
+        click.echo(line)
+
+
+def _json_default(value: object) -> object:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user errors become one line on stderr and exit status 2."""
+    try:
+        rc = cli.main(args=argv, prog_name="gridmap", standalone_mode=False)
+    except GridmapError as exc:
+        click.echo(f"gridmap: error: {exc}", err=True)
+        for problem in getattr(exc, "problems", [])[1:20]:
+            click.echo(f"  also: {problem}", err=True)
+        return 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+    # Without standalone mode click returns ctx.exit()'s code (or the command's value).
+    return rc if isinstance(rc, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

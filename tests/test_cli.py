@@ -1,0 +1,352 @@
+"""The ``gridmap`` command as a user runs it: demo, validate, import, export, stats, info.
+
+Bad input must give one clear line (what, where, what to do), exit status 2,
+and leave the store exactly as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+
+from gridmap.cli import main
+from gridmap.store import open_store
+
+pytestmark = pytest.mark.slow
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    """Run ``gridmap ARGS`` in-process; return (exit status, stdout, stderr)."""
+    rc = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def store(demo_path, tmp_path) -> Path:
+    """A private copy of the demo store, free to change."""
+    dst = tmp_path / "beihu.gpkg"
+    shutil.copy(demo_path, dst)
+    return dst
+
+
+# -- help and the entry point ------------------------------------------------------
+
+
+def test_help_of_every_command(capsys):
+    for cmd in ([], ["demo"], ["validate"], ["import"], ["export"], ["stats"], ["info"]):
+        rc, out, _ = run(capsys, *cmd, "--help")
+        assert rc == 0
+        assert "Usage: gridmap" in out
+
+
+def test_installed_entry_point_runs():
+    exe = Path(sys.executable).with_name("gridmap")
+    result = subprocess.run([exe, "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "demo" in result.stdout
+
+
+# -- demo ----------------------------------------------------------------------------
+
+
+def test_demo_says_where_it_is_and_labels_synthetic(demo_run, demo_path):
+    rc, out = demo_run
+    assert rc == 0
+    assert str(demo_path.resolve()) in out
+    assert "synthetic" in out
+    st = open_store(demo_path)
+    meta = st.read("metadata").set_index("layer")
+    assert not meta.loc["districts", "synthetic"]
+    for name in ("subdistricts", "communities", "grids", "buildings", "roads", "incidents"):
+        assert meta.loc[name, "synthetic"], name
+
+
+def test_demo_counts_are_realistic(demo_path):
+    st = open_store(demo_path)
+    counts = st.counts()
+    assert counts["districts"] == 1
+    assert counts["subdistricts"] == 14
+    assert counts["communities"] == 165
+    assert counts["incidents"] >= 50_000
+    assert counts["incident_events"] > counts["incidents"]
+    buildings = st.read("buildings", columns=["population"])
+    assert 380_000 <= buildings["population"].sum() <= 460_000
+    facilities = st.read("facilities", columns=["type"])
+    from gridmap.schema import FACILITY_TYPES
+
+    assert set(facilities["type"]) == set(FACILITY_TYPES)
+
+
+def test_info_lists_layers_with_provenance(capsys, demo_path):
+    rc, out, _ = run(capsys, "info", demo_path)
+    assert rc == 0
+    assert "SYNTHETIC" in out
+    assert "real" in out
+
+
+def test_demo_unknown_district(capsys, tmp_path):
+    rc, _, err = run(
+        capsys, "demo", "--district", "海淀区", "--out", tmp_path / "x.gpkg", "--no-serve"
+    )
+    assert rc == 2
+    assert "北湖区" in err and "431002" in err
+    assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_demo_out_must_be_gpkg_in_an_existing_folder(capsys, tmp_path):
+    rc, _, err = run(capsys, "demo", "--out", tmp_path / "x.shp", "--no-serve", "-q")
+    assert rc == 2 and ".gpkg" in err
+    rc, _, err = run(capsys, "demo", "--out", tmp_path / "no" / "x.gpkg", "--no-serve", "-q")
+    assert rc == 2 and "does not exist" in err
+
+
+# -- validate ------------------------------------------------------------------------
+
+
+def test_demo_validates_without_errors(capsys, demo_path):
+    rc, out, _ = run(capsys, "--lang", "en", "validate", demo_path, "--json")
+    report = json.loads(out)
+    errors = [f for f in report["findings"] if f["severity"] == "error"]
+    assert errors == []
+    assert rc == 0
+
+
+def test_validate_reports_an_overlap_and_exits_1(capsys, store):
+    st = open_store(store)
+    grids = st.read("grids")
+    # Push one grid's polygon 50 m into its neighbours: an overlap and a gap.
+    metric = grids.to_crs(grids.estimate_utm_crs())
+    i = int(metric.area.idxmax())
+    metric.loc[i, "geometry"] = shapely.affinity.translate(metric.geometry[i], xoff=50)
+    grids.loc[i, "geometry"] = metric.to_crs(4326).geometry[i]
+    st.write({"grids": grids}, mode="replace")
+    rc, out, _ = run(capsys, "--lang", "en", "validate", store)
+    assert rc == 1
+    assert grids.loc[i, "code"] in out
+    rc_zh, out_zh, _ = run(capsys, "validate", store)
+    assert rc_zh == 1
+    assert "重叠" in out_zh
+
+
+def test_validate_missing_store(capsys, tmp_path):
+    rc, _, err = run(capsys, "validate", tmp_path / "none.gpkg")
+    assert rc == 2
+    assert "no store at" in err
+
+
+# -- import ----------------------------------------------------------------------------
+
+
+def _grids_csv(path: Path, rows: list[dict]) -> Path:
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def one_grid(demo_path) -> dict:
+    """A valid new grids row (WKT) inside the district, for a fresh store."""
+    st = open_store(demo_path)
+    g = st.read("grids").iloc[0]
+    return {
+        "code": g["code"],
+        "name": g["name"],
+        "community_code": g["community_code"],
+        "households": 300,
+        "population": 800,
+        "geometry": g.geometry.wkt,
+    }
+
+
+@pytest.fixture
+def district_store(demo_path, tmp_path) -> Path:
+    """A store holding only the district boundary (so "outside" can be checked)."""
+    path = tmp_path / "d.gpkg"
+    districts = open_store(demo_path).read("districts")
+    open_store(path, create=True).write({"districts": districts})
+    return path
+
+
+def test_import_csv_then_export_round_trip(capsys, district_store, one_grid, tmp_path):
+    src = _grids_csv(tmp_path / "grids.csv", [one_grid])
+    rc, _, err = run(
+        capsys, "import", district_store, src, "--layer", "grids", "--crs", "EPSG:4326"
+    )
+    assert rc == 0, err
+    for ext in ("gpkg", "geojson", "csv"):
+        out_file = tmp_path / f"grids.{ext}"
+        rc, _, err = run(capsys, "export", district_store, "--layer", "grids", "--out", out_file)
+        assert rc == 0, err
+        again = tmp_path / f"again-{ext}.gpkg"
+        rc, _, err = run(
+            capsys, "import", again, out_file, "--layer", "grids", "--crs", "EPSG:4326"
+        )
+        assert rc == 0, err
+        a = open_store(district_store).read("grids")
+        b = open_store(again).read("grids")
+        pd.testing.assert_frame_equal(a.drop(columns="geometry"), b.drop(columns="geometry"))
+        assert a.geometry.geom_equals_exact(b.geometry, tolerance=1e-9).all()
+
+
+@pytest.mark.parametrize(
+    ("change", "expect"),
+    [
+        (lambda r: r.pop("community_code"), "community_code"),
+        (lambda r: r.update(code="4310020010010X"), "row 1"),
+        (lambda r: r.update(code="43100299900101"), "community_code"),
+        (lambda r: r.update(geometry="POLYGON((113 25, 113.1"), "geometry"),
+        (
+            lambda r: r.update(geometry="POLYGON((100 10, 100.01 10, 100.01 10.01, 100 10))"),
+            "outside",
+        ),
+    ],
+    ids=["missing-column", "bad-code", "wrong-prefix", "bad-geometry", "outside-district"],
+)
+def test_import_bad_input_is_refused_and_nothing_written(
+    capsys, district_store, one_grid, tmp_path, change, expect
+):
+    row = dict(one_grid)
+    change(row)
+    src = _grids_csv(tmp_path / "bad.csv", [row])
+    before = digest(district_store)
+    rc, _, err = run(
+        capsys, "import", district_store, src, "--layer", "grids", "--crs", "EPSG:4326"
+    )
+    assert rc == 2
+    assert "bad.csv" in err and expect in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) <= 21
+    assert digest(district_store) == before
+
+
+def test_import_duplicate_code(capsys, district_store, one_grid, tmp_path):
+    src = _grids_csv(tmp_path / "dup.csv", [one_grid, one_grid])
+    rc, _, err = run(
+        capsys, "import", district_store, src, "--layer", "grids", "--crs", "EPSG:4326"
+    )
+    assert rc == 2 and "duplicate" in err.lower()
+    ok = _grids_csv(tmp_path / "ok.csv", [one_grid])
+    assert (
+        run(capsys, "import", district_store, ok, "--layer", "grids", "--crs", "EPSG:4326")[0] == 0
+    )
+    rc, _, err = run(capsys, "import", district_store, ok, "--layer", "grids", "--crs", "EPSG:4326")
+    assert rc == 2 and one_grid["code"] in err
+    assert open_store(district_store).count("grids") == 1
+
+
+def test_import_without_crs_is_refused(capsys, district_store, one_grid, tmp_path):
+    src = _grids_csv(tmp_path / "nocrs.csv", [one_grid])
+    rc, _, err = run(capsys, "import", district_store, src, "--layer", "grids")
+    assert rc == 2 and "--crs" in err
+
+
+def test_import_invalid_polygon_needs_repair(capsys, district_store, one_grid, tmp_path):
+    g = shapely.from_wkt(one_grid["geometry"])
+    x0, y0, x1, y1 = g.bounds
+    bowtie = shapely.Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
+    src = _grids_csv(tmp_path / "bowtie.csv", [{**one_grid, "geometry": bowtie.wkt}])
+    rc, _, err = run(
+        capsys, "import", district_store, src, "--layer", "grids", "--crs", "EPSG:4326"
+    )
+    assert rc == 2 and "--repair" in err
+    rc, _, err = run(
+        capsys, "import", district_store, src, "--layer", "grids", "--crs", "EPSG:4326", "--repair"
+    )
+    assert rc == 0
+    assert "repair" in err.lower()
+    assert open_store(district_store).read("grids").geometry.is_valid.all()
+
+
+def test_import_shapefile_zip_in_another_crs(capsys, district_store, one_grid, tmp_path):
+    frame = gpd.GeoDataFrame(
+        [{k: v for k, v in one_grid.items() if k != "geometry"}],
+        geometry=[shapely.from_wkt(one_grid["geometry"])],
+        crs="EPSG:4326",
+    ).to_crs(3857)
+    shp = tmp_path / "shp" / "grids.shp"
+    shp.parent.mkdir()
+    frame.to_file(shp, encoding="UTF-8")
+    zpath = tmp_path / "grids.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        for f in shp.parent.iterdir():
+            z.write(f, f.name)
+    rc, _, err = run(capsys, "import", district_store, zpath, "--layer", "grids")
+    assert rc == 0, err
+    back = open_store(district_store).read("grids")
+    assert back["code"].tolist() == [one_grid["code"]]
+    assert back.geometry.iloc[0].equals_exact(shapely.from_wkt(one_grid["geometry"]), 1e-6)
+
+
+def test_failed_import_into_a_new_store_leaves_no_file(capsys, one_grid, tmp_path):
+    src = _grids_csv(tmp_path / "g.csv", [{**one_grid, "code": "x"}])
+    target = tmp_path / "new.gpkg"
+    rc, _, _ = run(capsys, "import", target, src, "--layer", "grids", "--crs", "EPSG:4326")
+    assert rc == 2
+    assert not target.exists()
+
+
+def test_import_unknown_layer(capsys, district_store, tmp_path):
+    src = tmp_path / "x.csv"
+    src.write_text("a\n1\n")
+    rc, _, err = run(capsys, "import", district_store, src, "--layer", "parcels")
+    assert rc == 2 and "grids" in err
+
+
+def test_export_opens_in_ogrinfo(capsys, demo_path, tmp_path, require_tool):
+    ogrinfo = require_tool("ogrinfo")
+    for ext in ("gpkg", "geojson", "csv"):
+        out = tmp_path / f"communities.{ext}"
+        rc, _, err = run(capsys, "export", demo_path, "--layer", "communities", "--out", out)
+        assert rc == 0, err
+        info = subprocess.run(
+            [ogrinfo, "-ro", "-so", "-al", str(out)], capture_output=True, text=True, check=True
+        ).stdout
+        assert "Feature Count: 165" in info
+        assert "code: String" in info
+
+
+def test_export_csv_keeps_codes_as_text(capsys, demo_path, tmp_path):
+    out = tmp_path / "buildings.csv"
+    assert run(capsys, "export", demo_path, "--layer", "buildings", "--out", out)[0] == 0
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: spreadsheets read the Chinese right
+    back = pd.read_csv(out, dtype=str, encoding="utf-8-sig")
+    assert back["code"].str.len().eq(17).all()
+
+
+# -- stats -----------------------------------------------------------------------------
+
+
+def test_stats_of_the_district_and_a_grid(capsys, demo_path):
+    rc, out, _ = run(capsys, "stats", demo_path, "--json")
+    assert rc == 0
+    figures = json.loads(out)
+    buildings = open_store(demo_path).read("buildings", columns=["population", "grid_code"])
+    assert figures["residents"] == int(buildings["population"].sum())
+    grid = buildings["grid_code"].iloc[0]
+    rc, out, _ = run(capsys, "stats", demo_path, "--unit", grid, "--json")
+    assert rc == 0
+    assert json.loads(out)["residents"] == int(
+        buildings.loc[buildings["grid_code"] == grid, "population"].sum()
+    )
+    rc, out, _ = run(capsys, "stats", demo_path)
+    assert rc == 0 and "北湖区" in out
+
+
+def test_stats_unknown_unit(capsys, demo_path):
+    rc, _, err = run(capsys, "stats", demo_path, "--unit", "431002999")
+    assert rc == 2 and "431002999" in err
