@@ -949,6 +949,10 @@ def _prepare_geometries(
         geoms[i] = geom
     if promoted:
         notes.append(f"promoted {promoted} Polygon(s) to MultiPolygon")
+    if lay.geometry == "MultiPolygon" and present.any():
+        # One ring orientation whatever the source (shapefiles wind outer rings
+        # clockwise, GeoJSON counter-clockwise), so a round trip is exact.
+        geoms[present] = shapely.orient_polygons(geoms[present].astype(object))
 
     if district is not None and present.any():
         _check_inside(geoms, present, district, tolerance_m, field_name, problems)

@@ -67,7 +67,11 @@ def conform(name: str, frame: pd.DataFrame) -> pd.DataFrame:
                     field=col.name,
                     hint=f"columns of {name}: {', '.join(lay.column_names)}",
                 )
-            out[col.name] = pd.Series(pd.NA, index=frame.index, dtype=DTYPES[col.type])
+            # An absent optional column is empty (a flag: false) in every row.
+            fill = False if col.type == "bool" else None
+            out[col.name] = pd.Series([fill] * len(frame), index=frame.index).astype(
+                DTYPES[col.type]
+            )
             continue
         series = frame[col.name]
         if col.type == "bool":
