@@ -84,6 +84,8 @@ def demo(
     facilities, party organisations, a year of incidents) is SYNTHETIC and
     labelled so in the store's metadata.
     """
+    from tqdm import tqdm
+
     from gridmap.demo import build_demo, resolve_district
     from gridmap.settings import get_settings
     from gridmap.store.gpkg import GeoPackageStore
@@ -100,11 +102,20 @@ def demo(
     # Build the new store beside the target and move it into place only when
     # complete, so a failure leaves any earlier file as it was.
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.building.gpkg")
+    total = sum(len(frame) for frame in layers.values())
     try:
-        if not quiet:
-            click.echo("写入 GeoPackage / writing the GeoPackage …", err=True)
-        store = GeoPackageStore(tmp, create=True)
-        store.write(layers, mode="replace", metadata=metadata.to_dict("records"))
+        with tqdm(
+            total=total, desc="write", unit="row", unit_scale=True, disable=quiet, file=sys.stderr
+        ) as bar:
+
+            def advance(name: str, rows: int) -> None:
+                bar.set_postfix_str(name)
+                bar.update(rows)
+
+            store = GeoPackageStore(tmp, create=True)
+            store.write(
+                layers, mode="replace", metadata=metadata.to_dict("records"), progress=advance
+            )
         os.replace(tmp, out)
     finally:
         if tmp.exists():

@@ -9,7 +9,7 @@ lands or none of it does.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
 import geopandas as gpd
@@ -158,6 +158,7 @@ class Store(abc.ABC):
         *,
         mode: str = "append",
         metadata: Iterable[Mapping[str, object]] | None = None,
+        progress: Callable[[str, int], None] | None = None,
     ) -> None:
         """Write layers in one transaction: all of it lands, or none of it.
 
@@ -171,6 +172,9 @@ class Store(abc.ABC):
         metadata
             Provenance rows (``layer, source, licence, synthetic, note``) to
             upsert into the ``metadata`` table in the same transaction.
+        progress
+            Called as ``progress(layer, rows)`` after each layer is written
+            (the rows are not committed until the whole write is).
 
         Raises
         ------

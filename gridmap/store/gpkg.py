@@ -16,7 +16,7 @@ import contextlib
 import os
 import sqlite3
 import struct
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +141,7 @@ class GeoPackageStore(Store):
         *,
         mode: str = "append",
         metadata: Iterable[Mapping[str, object]] | None = None,
+        progress: Callable[[str, int], None] | None = None,
     ) -> None:
         if mode not in ("append", "replace"):
             raise ValueError(f"mode must be 'append' or 'replace', not {mode!r}")
@@ -156,6 +157,8 @@ class GeoPackageStore(Store):
                         con.execute(f'DELETE FROM "{name}"')
                     _insert(con, name, cols, rows)
                     _touch_contents(con, name)
+                    if progress is not None:
+                        progress(name, len(rows))
                 if meta_rows:
                     cols, rows = meta_rows
                     con.executemany(
