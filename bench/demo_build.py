@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 import pyogrio
-from gridmap.demo import build_demo, resolve_district
 
+from gridmap.demo import build_demo, resolve_district
 from gridmap.store.gpkg import GeoPackageStore
 
 

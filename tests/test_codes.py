@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import geopandas as gpd
 import pytest
-from fixtures import GRID_BOXES, valid_layers
 from shapely.geometry import box
 
 from gridmap.codes import (
@@ -21,6 +20,8 @@ from gridmap.codes import (
 )
 from gridmap.errors import CodeError
 from gridmap.hierarchy import grid_serials, number_grids
+
+from fixtures import GRID_BOXES, valid_layers
 
 CODES = {
     "district": "431002",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 
-import fixtures as fx
 import pandas as pd
 import pytest
 from shapely.geometry import Point, box
@@ -15,6 +14,8 @@ from gridmap.errors import CodeError
 from gridmap.i18n import CATALOGUE, label, t
 from gridmap.party import MEASURES, party_coverage, party_coverage_table
 from gridmap.stats import _width, format_stats, unit_stats
+
+import fixtures as fx
 
 # -- party coverage ---------------------------------------------------------
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
-import fixtures as fx
 import geopandas as gpd
 import pandas as pd
 import pytest
 from shapely.geometry import Point, box
 
 from gridmap.validate import CHECKS, Finding, Report, validate
+
+import fixtures as fx
 
 
 def found(report: Report) -> set[tuple[str, str | None]]:
