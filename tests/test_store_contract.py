@@ -259,3 +259,29 @@ def test_concurrent_writers_lose_nothing(tmp_path):
 def test_creation_does_not_leave_temporary_files(tmp_path):
     open_store(tmp_path / "s.gpkg", create=True)
     assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["s.gpkg"]
+
+
+def test_bulk_writes_keep_geopackage_bookkeeping(tmp_path):
+    """The bulk path drops and restores indexes and count triggers: nothing may be lost."""
+    path = tmp_path / "s.gpkg"
+    st = open_store(path, create=True)
+    con = sqlite3.connect(path)
+
+    def schema_objects() -> list:
+        return con.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'incidents' ORDER BY name"
+        ).fetchall()
+
+    before = schema_objects()
+    st.write({"incidents": _incidents(25_000)})  # bulk append
+    st.write({"incidents": _incidents(3, start=50_000)})  # row-by-row append
+    assert schema_objects() == before
+    count = con.execute(
+        "SELECT feature_count FROM gpkg_ogr_contents WHERE table_name = 'incidents'"
+    ).fetchone()[0]
+    assert count == st.count("incidents") == 25_003
+    # The spatial index holds every row.
+    assert con.execute('SELECT count(*) FROM "rtree_incidents_geom"').fetchone()[0] == 25_003
+    with pytest.raises(InputError, match="I00002"):
+        st.write({"incidents": _incidents(25_000)})  # duplicates caught on the bulk path too
+    assert schema_objects() == before

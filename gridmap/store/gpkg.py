@@ -32,6 +32,8 @@ __all__ = ["GeoPackageStore"]
 
 _SRID = 4326
 _GEOM = "geom"
+#: Appends of at least this many rows take the bulk path (see _bulk_insert).
+_BULK_ROWS = 20_000
 
 
 class GeoPackageStore(Store):
@@ -90,6 +92,9 @@ class GeoPackageStore(Store):
     def _connection(self) -> Iterator[sqlite3.Connection]:
         con = sqlite3.connect(self.path, timeout=self.lock_timeout, isolation_level=None)
         _register_functions(con)
+        # A large page cache keeps index pages in memory during bulk writes; the
+        # default (~2 MB) makes SQLite spill and re-read them many times.
+        con.execute("PRAGMA cache_size = -262144")
         try:
             yield con
         finally:
@@ -155,7 +160,10 @@ class GeoPackageStore(Store):
                 for name, cols, rows in prepared:
                     if mode == "replace":
                         con.execute(f'DELETE FROM "{name}"')
-                    _insert(con, name, cols, rows)
+                    if mode == "replace" or len(rows) >= _BULK_ROWS:
+                        _bulk_insert(con, name, cols, rows)
+                    else:
+                        _insert(con, name, cols, rows)
                     _touch_contents(con, name)
                     if progress is not None:
                         progress(name, len(rows))
@@ -249,6 +257,33 @@ def _insert(con: sqlite3.Connection, name: str, cols: list[str], rows: list[tupl
     names = ", ".join(f'"{c}"' for c in cols)
     marks = ", ".join("?" * len(cols))
     con.executemany(f'INSERT INTO "{name}" ({names}) VALUES ({marks})', rows)
+
+
+def _bulk_insert(con: sqlite3.Connection, name: str, cols: list[str], rows: list[tuple]) -> None:
+    """Insert many rows fast: lift the per-row work and redo it once at the end.
+
+    GDAL's feature-count triggers update ``gpkg_ogr_contents`` on every row and
+    each secondary index is updated row by row; for a few hundred thousand rows
+    that is most of the time. Inside the caller's transaction we drop them,
+    insert, then recreate the indexes (one sort each), recount, and recreate the
+    triggers with their original SQL — so a rollback restores everything.
+    """
+    saved = con.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL AND "
+        "((type = 'index' AND name LIKE 'ix\\_%' ESCAPE '\\') OR "
+        "(type = 'trigger' AND name LIKE 'trigger\\_%\\_feature\\_count\\_%' ESCAPE '\\'))",
+        (name,),
+    ).fetchall()
+    for kind, obj, _ in saved:
+        con.execute(f'DROP {kind.upper()} "{obj}"')
+    _insert(con, name, cols, rows)
+    for _, _, sql in saved:
+        con.execute(sql)
+    con.execute(
+        f'UPDATE gpkg_ogr_contents SET feature_count = (SELECT count(*) FROM "{name}") '
+        "WHERE lower(table_name) = lower(?)",
+        (name,),
+    )
 
 
 def _touch_contents(con: sqlite3.Connection, name: str) -> None:
