@@ -60,7 +60,8 @@ demo)
     ;;
 test)
     # gdal-bin: the tests open exported files with GDAL's own ogrinfo.
-    apt_install gdal-bin
+    # postgresql-15-postgis-3: the tests start a throwaway PostGIS cluster.
+    apt_install gdal-bin postgresql-15-postgis-3
     python_setup test
     set +e
     "$VENV/bin/python" -m pytest "$@"

@@ -20,7 +20,19 @@ from gridmap.errors import GridmapError, InputError
 
 __all__ = ["main", "cli"]
 
-_STORE_HELP = "The store: a .gpkg file (created by `gridmap demo` or `gridmap import`)."
+
+def _store_address(store: str | None) -> str:
+    """STORE as given, or GRIDMAP_DATABASE_URL when it is left out."""
+    if store:
+        return store
+    from gridmap.settings import get_settings
+
+    default = get_settings().database_url
+    if not default:
+        raise click.UsageError(
+            "give the STORE (a .gpkg file or postgresql:// URL), or set GRIDMAP_DATABASE_URL"
+        )
+    return default
 
 
 def _lang(ctx: click.Context) -> str:
@@ -64,10 +76,10 @@ def cli(ctx: click.Context, lang: str | None) -> None:
 )
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="The GeoPackage to write [default: GRIDMAP_DEMO_PATH or gridmap-demo.gpkg]. "
-    "An existing file is replaced whole once the new one is complete.",
+    help="The store to write: a .gpkg file [default: GRIDMAP_DEMO_PATH or gridmap-demo.gpkg], "
+    "replaced whole once the new one is complete, or a postgresql:// URL, whose tables are "
+    "replaced in one transaction.",
 )
 @click.option(
     "--no-serve", is_flag=True, help="Only build the demo store; do not start the dashboard."
@@ -88,42 +100,45 @@ def demo(
 
     from gridmap.demo import build_demo, resolve_district
     from gridmap.settings import get_settings
-    from gridmap.store.gpkg import GeoPackageStore
+    from gridmap.store import is_database_url, open_store
 
     code = resolve_district(district)
-    out = out or get_settings().demo_path
-    if out.suffix.lower() != ".gpkg":
-        raise InputError(f"--out {out} does not end in .gpkg", hint="name the file NAME.gpkg")
-    if out.parent and not out.parent.exists():
-        raise InputError(f"the folder of --out {out} does not exist", hint="create it first")
+    out = out or str(get_settings().demo_path)
+    database = is_database_url(out)
+    if not database:
+        path = Path(out)
+        if path.suffix.lower() != ".gpkg":
+            raise InputError(
+                f"--out {out} is neither a .gpkg file nor a postgresql:// URL",
+                hint="name the file NAME.gpkg",
+            )
+        if not path.parent.exists():
+            raise InputError(f"the folder of --out {out} does not exist", hint="create it first")
+    else:
+        # Connect (and create the schema) before the work, so a wrong URL fails fast.
+        open_store(out, create=True).close()
     t0 = time.perf_counter()
     layers = build_demo(code, seed=seed, progress=not quiet)
-    metadata = layers.pop("metadata")
-    # Build the new store beside the target and move it into place only when
-    # complete, so a failure leaves any earlier file as it was.
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.building.gpkg")
+    metadata = layers.pop("metadata").to_dict("records")
     total = sum(len(frame) for frame in layers.values())
-    try:
-        with tqdm(
-            total=total, desc="write", unit="row", unit_scale=True, disable=quiet, file=sys.stderr
-        ) as bar:
+    with tqdm(
+        total=total, desc="write", unit="row", unit_scale=True, disable=quiet, file=sys.stderr
+    ) as bar:
 
-            def advance(name: str, rows: int) -> None:
-                bar.set_postfix_str(name)
-                bar.update(rows)
+        def advance(name: str, rows: int) -> None:
+            bar.set_postfix_str(name)
+            bar.update(rows)
 
-            store = GeoPackageStore(tmp, create=True)
-            store.write(
-                layers, mode="replace", metadata=metadata.to_dict("records"), progress=advance
-            )
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        if database:
+            with open_store(out) as store:
+                store.replace_all(layers, metadata=metadata, progress=advance)
+        else:
+            _write_new_gpkg(Path(out), layers, metadata, advance)
+        location = out if database else str(Path(out).resolve())
     elapsed = time.perf_counter() - t0
     counts = {name: len(frame) for name, frame in layers.items()}
     name = layers["districts"]["name"].iloc[0]
-    click.echo(f"demo store: {out.resolve()}")
+    click.echo(f"demo store: {location}")
     click.echo(f"district {code} {name}, seed {seed}, built in {elapsed:.1f} s")
     click.echo("  " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     residents = int(layers["buildings"]["population"].sum())
@@ -135,11 +150,28 @@ def demo(
         )
 
 
+def _write_new_gpkg(out: Path, layers: dict, metadata: list, progress) -> None:
+    """Write a whole new GeoPackage beside ``out`` and move it into place when complete.
+
+    A failure leaves any earlier file at ``out`` as it was.
+    """
+    from gridmap.store.gpkg import GeoPackageStore
+
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.building.gpkg")
+    try:
+        store = GeoPackageStore(tmp, create=True)
+        store.write(layers, mode="replace", metadata=metadata, progress=progress)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 # -- validate ---------------------------------------------------------------
 
 
 @cli.command()
-@click.argument("store")
+@click.argument("store", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def validate(ctx: click.Context, store: str, as_json: bool) -> None:
@@ -147,6 +179,7 @@ def validate(ctx: click.Context, store: str, as_json: bool) -> None:
 
     Exit status 0 when there is no error (warnings allowed), 1 when there are errors.
     """
+    store = _store_address(store)
     from gridmap.settings import get_settings
     from gridmap.store import open_store
     from gridmap.validate import validate as run_validate
@@ -277,7 +310,7 @@ def import_(
 
 
 @cli.command()
-@click.argument("store")
+@click.argument("store", required=False)
 @click.option("--layer", "layer_name", required=True, help="The layer to export.")
 @click.option(
     "--out",
@@ -294,6 +327,7 @@ def import_(
 )
 def export(store: str, layer_name: str, out: Path, fmt: str | None) -> None:
     """Export a layer of STORE to a file QGIS and GDAL open."""
+    store = _store_address(store)
     from gridmap.io import write_layer_file
     from gridmap.store import open_store
 
@@ -303,16 +337,48 @@ def export(store: str, layer_name: str, out: Path, fmt: str | None) -> None:
     click.echo(f"exported {len(frame):,} rows of {layer_name} to {path}")
 
 
+# -- db ---------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Manage a PostGIS store's schema."""
+
+
+@db.command("upgrade")
+@click.argument("store", required=False)
+def db_upgrade(store: str | None) -> None:
+    """Create or upgrade the gridmap schema of STORE to this version (Alembic migrations).
+
+    Running it again on an up-to-date store changes nothing. A GeoPackage store
+    needs no migrations: it is created with the current schema.
+    """
+    from gridmap.store import is_database_url, open_store
+    from gridmap.store.postgis import safe_url, upgrade
+
+    store = _store_address(store)
+    if not is_database_url(store):
+        open_store(store, create=True).close()
+        click.echo(f"{store}: a GeoPackage store has no migrations; it is ready")
+        return
+    before, after = upgrade(store)
+    if before == after:
+        click.echo(f"{safe_url(store)}: schema already at version {after}; nothing to do")
+    else:
+        click.echo(f"{safe_url(store)}: schema upgraded from {before or 'none'} to {after}")
+
+
 # -- stats / info -----------------------------------------------------------
 
 
 @cli.command()
-@click.argument("store")
+@click.argument("store", required=False)
 @click.option("--unit", default=None, help="A unit's code (any level); default: the district.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.pass_context
 def stats(ctx: click.Context, store: str, unit: str | None, as_json: bool) -> None:
     """Print a unit's figures: residents, households, buildings, grids, party coverage."""
+    store = _store_address(store)
     from gridmap.stats import format_stats, unit_stats
     from gridmap.store import open_store
 
@@ -326,9 +392,10 @@ def stats(ctx: click.Context, store: str, unit: str | None, as_json: bool) -> No
 
 
 @cli.command()
-@click.argument("store")
+@click.argument("store", required=False)
 def info(store: str) -> None:
     """List STORE's layers with their row counts and provenance (source, licence, synthetic)."""
+    store = _store_address(store)
     from gridmap.store import open_store
 
     with open_store(store) as st:

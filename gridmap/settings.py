@@ -20,6 +20,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GRIDMAP_", env_file=".env", extra="ignore")
 
+    #: The store of commands given none: a postgresql:// URL (or a .gpkg path).
+    database_url: str | None = None
     #: Language of reports and UI text: zh (default) or en.
     lang: str = Field("zh", pattern="^(zh|en)$")
     #: Seconds a writer waits for another writer's lock on a GeoPackage.

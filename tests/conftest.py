@@ -58,3 +58,39 @@ def demo_path(demo_run, tmp_path_factory):
         if line.startswith("demo store: "):
             return Path(line.removeprefix("demo store: "))
     raise AssertionError(f"`gridmap demo` did not say where the store is:\n{demo_run[1]}")
+
+
+@pytest.fixture(scope="session")
+def postgis():
+    """A throwaway PostgreSQL cluster with PostGIS, one for the whole test session.
+
+    See :class:`postgis_cluster.PostGISCluster`; it is stopped and removed at
+    the end of the session. Without PostgreSQL/PostGIS the tests that use it
+    fail under CI and are skipped elsewhere.
+    """
+    from postgis_cluster import PostGISCluster
+
+    cluster = PostGISCluster()
+    try:
+        cluster.start()
+    except RuntimeError as error:
+        message = f"the PostGIS test cluster did not start: {error}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgis_url(postgis) -> str:
+    """The URL of a fresh, empty database with PostGIS enabled, one per test.
+
+    ``postgresql://gridmap@127.0.0.1:PORT/NAME`` (for SQLAlchemy, replace the
+    scheme with ``postgresql+psycopg``). The database is dropped after the test.
+    """
+    url = postgis.create_database()
+    yield url
+    postgis.drop_database(url)

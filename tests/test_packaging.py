@@ -30,6 +30,10 @@ def test_wheel_carries_both_packages_data_and_assets(wheel):
     for required in (
         "gridmap/cli.py",
         "gridmap/store/gpkg.py",
+        "gridmap/store/postgis.py",
+        "gridmap/migrations/env.py",
+        "gridmap/migrations/versions/0001_initial.py",
+        "gridmap/migrations/versions/0001_initial.sql",
         "layers/__init__.py",
         "gridmap/data/cn_districts.geojson",
         "gridmap/data/cn_streets.csv",

@@ -1,4 +1,4 @@
-"""The store contract: what every backend must do (today: the GeoPackage store).
+"""The store contract: what every backend must do (GeoPackage and PostGIS).
 
 Each test takes the ``store`` fixture, parametrised over the backends, so a new
 backend passes exactly the same tests.
@@ -60,11 +60,13 @@ def _incidents(n: int = 3, start: int = 0) -> gpd.GeoDataFrame:
     )
 
 
-@pytest.fixture(params=["gpkg"])
+@pytest.fixture(params=["gpkg", "postgis"])
 def store(request, tmp_path):
     """An empty store of each backend."""
     if request.param == "gpkg":
         st = open_store(tmp_path / "store.gpkg", create=True)
+    else:
+        st = open_store(request.getfixturevalue("postgis_url"), create=True)
     yield st
     st.close()
 

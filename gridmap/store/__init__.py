@@ -1,7 +1,7 @@
 """Storage: one interface (:class:`Store`), chosen by the store's address.
 
 ``open_store("district.gpkg")`` opens the embedded GeoPackage store;
-``postgresql://…`` addresses belong to the PostGIS backend.
+``open_store("postgresql://user@host/db")`` the PostGIS backend.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 from gridmap.errors import StoreError
 from gridmap.store.base import Store, conform, empty_frame
 
-__all__ = ["Store", "open_store", "conform", "empty_frame"]
+__all__ = ["Store", "conform", "empty_frame", "is_database_url", "open_store"]
 
 
 def open_store(address: str | os.PathLike, *, create: bool = False) -> Store:
@@ -32,11 +32,10 @@ def open_store(address: str | os.PathLike, *, create: bool = False) -> Store:
     from gridmap.settings import get_settings
 
     text = str(address)
-    if text.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        raise StoreError(
-            "PostGIS stores are not supported by this version of gridmap",
-            "use a .gpkg path (the PostGIS backend is issue #3)",
-        )
+    if is_database_url(text):
+        from gridmap.store.postgis import PostGISStore
+
+        return PostGISStore(text, create=create)
     if "://" in text:
         raise StoreError(
             f"'{text}' is not a store address", "give a .gpkg path or a postgresql:// URL"
@@ -44,3 +43,8 @@ def open_store(address: str | os.PathLike, *, create: bool = False) -> Store:
     from gridmap.store.gpkg import GeoPackageStore
 
     return GeoPackageStore(text, create=create, lock_timeout=get_settings().lock_timeout)
+
+
+def is_database_url(address: str | os.PathLike) -> bool:
+    """Whether a store address names a PostgreSQL database (not a file)."""
+    return str(address).startswith(("postgresql://", "postgres://", "postgresql+"))

@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from gridmap.errors import InputError
-from gridmap.schema import LAYERS, layer
+from gridmap.schema import LAYERS, Layer, layer
 
-__all__ = ["Store", "conform", "empty_frame", "DTYPES"]
+__all__ = ["DTYPES", "Store", "cast_frame", "column_values", "conform", "empty_frame"]
 
 #: pandas dtype of each logical column type.
 DTYPES: dict[str, str] = {
@@ -89,6 +90,45 @@ def conform(name: str, frame: pd.DataFrame) -> pd.DataFrame:
             hint="reproject to EPSG:4326 before storing",
         )
     return gpd.GeoDataFrame(out, geometry=frame.geometry.values, crs="EPSG:4326", index=frame.index)
+
+
+def cast_frame(name: str, frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    """Give a frame read from a backend the schema's dtypes (text stays text)."""
+    lay = LAYERS[name]
+    for c in cols:
+        t = lay.column(c).type
+        if t == "datetime":
+            frame[c] = pd.to_datetime(frame[c], utc=True, format="ISO8601").astype(DTYPES[t])
+        elif t == "bool":
+            frame[c] = frame[c].fillna(False).astype(bool)
+        else:
+            frame[c] = frame[c].astype(DTYPES[t])
+    if lay.geometry is not None:
+        frame = frame.set_crs("EPSG:4326", allow_override=True)
+    return frame
+
+
+def column_values(frame: pd.DataFrame, lay: Layer, *, bool_as_int: bool = False) -> list[list]:
+    """Plain Python values of each attribute column of a conformed frame.
+
+    Missing values become ``None``; datetimes become ISO 8601 text in UTC with
+    millisecond precision (``2025-03-01T08:00:00.000Z``), which both SQLite
+    (GeoPackage DATETIME) and PostgreSQL (timestamptz) read exactly.
+    """
+    values: list[list] = []
+    for col in lay.columns:
+        s = frame[col.name]
+        if col.type == "datetime":
+            arr = s.to_numpy(dtype="datetime64[ms]", na_value=np.datetime64("NaT"))
+            text = np.datetime_as_string(arr, unit="ms")
+            vals = [None if t == "NaT" else t + "Z" for t in text.tolist()]
+        elif col.type == "bool":
+            flags = s.to_numpy(dtype=bool).tolist()
+            vals = [int(v) for v in flags] if bool_as_int else flags
+        else:
+            vals = [None if v is None or v is pd.NA or v != v else v for v in s.tolist()]
+        values.append(vals)
+    return values
 
 
 class Store(abc.ABC):
@@ -184,13 +224,21 @@ class Store(abc.ABC):
             If a key already exists (append) or a row does not fit the schema.
         """
 
-    def replace_all(self, frames: Mapping[str, pd.DataFrame]) -> None:
+    def replace_all(
+        self,
+        frames: Mapping[str, pd.DataFrame],
+        *,
+        metadata: Iterable[Mapping[str, object]] | None = None,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> None:
         """Replace the whole content of the store with ``frames`` (one transaction).
 
-        Layers absent from ``frames`` are emptied.
+        Layers absent from ``frames`` (the metadata table aside) are emptied.
         """
-        full = {n: frames.get(n, empty_frame(n)) for n in LAYERS}
-        self.write(full, mode="replace")
+        full = {n: frames.get(n, empty_frame(n)) for n in LAYERS if n != "metadata"}
+        if metadata is not None:
+            full["metadata"] = empty_frame("metadata")
+        self.write(full, mode="replace", metadata=metadata, progress=progress)
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -26,7 +26,7 @@ import shapely
 
 from gridmap.errors import InputError, StoreBusyError, StoreError
 from gridmap.schema import LAYERS, layer
-from gridmap.store.base import DTYPES, Store, conform, empty_frame, now_utc
+from gridmap.store.base import Store, cast_frame, column_values, conform, empty_frame, now_utc
 
 __all__ = ["GeoPackageStore"]
 
@@ -125,7 +125,7 @@ class GeoPackageStore(Store):
             )
         except pyogrio.errors.DataSourceError as exc:
             raise StoreError(f"cannot read layer '{name}' of {self.path}: {exc}") from None
-        return _cast(name, frame, cols)
+        return cast_frame(name, frame, cols)
 
     def count(self, name: str) -> int:
         layer(name)
@@ -333,22 +333,10 @@ def _duplicate_error(
 def _rows(name: str, frame: pd.DataFrame) -> tuple[list[str], list[tuple]]:
     """The columns and SQLite-ready rows of a conformed frame."""
     lay = LAYERS[name]
-    cols: list[str] = []
-    values: list[list] = []
-    for col in lay.columns:
-        s = frame[col.name]
-        if col.type == "datetime":
-            arr = s.to_numpy(dtype="datetime64[ms]", na_value=np.datetime64("NaT"))
-            text = np.datetime_as_string(arr, unit="ms")
-            vals = [None if t == "NaT" else t + "Z" for t in text.tolist()]
-        elif col.type == "bool":
-            vals = [int(v) for v in s.to_numpy(dtype=bool)]
-        else:
-            vals = [None if v is None or v is pd.NA or v != v else v for v in s.tolist()]
-        cols.append(col.name)
-        values.append(vals)
+    cols = lay.column_names
+    values = column_values(frame, lay, bool_as_int=True)
     if lay.geometry is not None:
-        cols.append(_GEOM)
+        cols = [*cols, _GEOM]
         values.append(_gpkg_blobs(frame.geometry.values, lay.geometry))
     return cols, list(zip(*values, strict=True)) if values else []
 
@@ -381,22 +369,6 @@ def _metadata_rows(metadata: Iterable[Mapping[str, object]]) -> tuple[list[str],
     stamp = now_utc()
     frame = pd.DataFrame([{"updated_at": stamp, **dict(m)} for m in metadata])
     return _rows("metadata", conform("metadata", frame))
-
-
-def _cast(name: str, frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
-    """Give a frame read by GDAL the schema's dtypes (text stays text)."""
-    lay = LAYERS[name]
-    for c in cols:
-        t = lay.column(c).type
-        if t == "datetime":
-            frame[c] = pd.to_datetime(frame[c], utc=True, format="ISO8601").astype(DTYPES[t])
-        elif t == "bool":
-            frame[c] = frame[c].fillna(False).astype(bool)
-        else:
-            frame[c] = frame[c].astype(DTYPES[t])
-    if lay.geometry is not None:
-        frame = frame.set_crs("EPSG:4326", allow_override=True)
-    return frame
 
 
 def _where_sql(where: Mapping[str, object]) -> str:
