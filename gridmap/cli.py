@@ -378,13 +378,13 @@ def db_upgrade(store: str | None) -> None:
 @click.pass_context
 def stats(ctx: click.Context, store: str, unit: str | None, as_json: bool) -> None:
     """Print a unit's figures: residents, households, buildings, grids, party coverage."""
-    store = _store_address(store)
-    from gridmap.stats import format_stats, unit_stats
+    from gridmap.stats import format_stats, store_unit_stats
     from gridmap.store import open_store
 
+    store = _store_address(store)
+    # Counting happens in the store (SQL); only the unit and its points are read.
     with open_store(store) as st:
-        layers = st.read_all()
-    figures = unit_stats(layers, unit)
+        figures = store_unit_stats(st, unit)
     if as_json:
         click.echo(json.dumps(figures, ensure_ascii=False, indent=2, default=_json_default))
     else:

@@ -45,6 +45,7 @@ from gridmap.errors import CodeError
 from gridmap.schema import LEVEL_LAYERS
 
 __all__ = [
+    "coverage_from_counts",
     "RESIDENTIAL_USES",
     "MEASURES",
     "party_coverage",
@@ -115,6 +116,25 @@ def party_coverage(layers: Mapping[str, pd.DataFrame], code: str | None = None) 
     table = _ratios(_coverage(layers, len(prefix), prefix), with_district)
     names = MEASURES + (_DISTRICT_MEASURES if with_district else ())
     # Column by column: a row of a mixed table would turn the counts into floats.
+    return {name: _py(table[name].iloc[0]) for name in names}
+
+
+def coverage_from_counts(counts: pd.DataFrame, *, with_district: bool) -> dict[str, Any]:
+    """The coverage measures of one unit from its counts (one row, e.g. a store's unit totals).
+
+    Parameters
+    ----------
+    counts
+        One row with the count columns (``grids``, ``grids_with_branch``,
+        ``branches``, ``residential_buildings``, ``buildings_with_group``,
+        ``building_groups``, ``central_households``, ``members``,
+        ``households``, ``subdistricts``).
+    with_district
+        Include the district measures.
+    """
+    columns = [c for c in (*MEASURES, *_DISTRICT_MEASURES) if c not in _RATIOS]
+    table = _ratios(counts[columns].astype({"members": float}), with_district)
+    names = MEASURES + (_DISTRICT_MEASURES if with_district else ())
     return {name: _py(table[name].iloc[0]) for name in names}
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -26,10 +26,13 @@ from gridmap.codes import level_of
 from gridmap.crs import STORAGE_CRS, to_metric
 from gridmap.errors import CodeError
 from gridmap.i18n import label, t
-from gridmap.party import RESIDENTIAL_USES, check_unit, party_coverage
+from gridmap.party import RESIDENTIAL_USES, check_unit, coverage_from_counts, party_coverage
 from gridmap.schema import FACILITY_TYPES, LEVEL_LAYERS, LEVELS
 
-__all__ = ["CLOSED_STEPS", "unit_stats", "format_stats"]
+if TYPE_CHECKING:
+    from gridmap.store import Store
+
+__all__ = ["CLOSED_STEPS", "format_stats", "store_unit_stats", "unit_stats"]
 
 #: Incident steps after which a case is no longer open.
 CLOSED_STEPS: tuple[str, ...] = ("closed", "evaluated", "voided")
@@ -88,6 +91,70 @@ def unit_stats(layers: Mapping[str, pd.DataFrame], code: str | None = None) -> d
     out["party"] = party_coverage(layers, code)
     out["facilities"] = _facilities(layers, geom, crs)
     out["incidents"] = _incidents(layers, geom, crs)
+    return out
+
+
+def store_unit_stats(store: Store, code: str | None = None) -> dict[str, Any]:
+    """The figures of :func:`unit_stats`, with the counting done by the store.
+
+    Counts and sums come from :meth:`gridmap.store.Store.unit_totals` (SQL in
+    the database); only the unit's own row and the facilities and incidents in
+    its bounding box (read through the spatial index) come into Python. The
+    result equals ``unit_stats(store.read_all(), code)``.
+
+    Parameters
+    ----------
+    store
+        An open store.
+    code
+        The unit's code, of any level; ``None`` for the store's district.
+    """
+    if code is None:
+        code = _default_code({"districts": store.read("districts", columns=["code", "name"])})
+    level = level_of(code)
+    if level == "building":
+        # One building: its own rows are few, so the layer code path is cheap.
+        layers = {
+            "buildings": store.read("buildings", where={"code": code}),
+            "party_orgs": store.read("party_orgs", where={"unit_code": code}),
+        }
+        found = layers["buildings"]
+        if len(found):
+            bbox = tuple(found.total_bounds)
+            layers["facilities"] = store.read("facilities", bbox=bbox)
+            layers["incidents"] = store.read("incidents", bbox=bbox, columns=["step"])
+        return unit_stats(layers, code)
+    unit = store.read(LEVEL_LAYERS[level], where={"code": code})
+    check_unit({LEVEL_LAYERS[level]: unit}, code)
+    row = unit.iloc[0]
+    geom = row.geometry
+    totals = store.unit_totals(level, under=code)
+    counts = totals.loc[[code]]
+
+    out: dict[str, Any] = {
+        "code": code,
+        "name": _py(row.get("name")),
+        "level": level,
+        "area_km2": _area_km2(geom, STORAGE_CRS),
+    }
+    for lvl in LEVELS[LEVELS.index(level) + 1 :]:
+        name = LEVEL_LAYERS[lvl]
+        out[name] = int(counts[name].iloc[0])
+    out["residential_buildings"] = int(counts["residential_buildings"].iloc[0])
+    has_buildings = store.count("buildings") > 0
+    people = {"residents": "population", "households": "households"}
+    for key, column in people.items():
+        out[key] = int(counts[column].iloc[0]) if has_buildings or out["grids"] else None
+    out["elderly"] = int(counts["elderly"].iloc[0]) if has_buildings else None
+    out["children"] = int(counts["children"].iloc[0]) if has_buildings else None
+    out["party"] = coverage_from_counts(counts, with_district=level == "district")
+    bbox = tuple(geom.bounds) if geom is not None and not geom.is_empty else None
+    points = {
+        "facilities": store.read("facilities", bbox=bbox, columns=["type"]) if bbox else None,
+        "incidents": store.read("incidents", bbox=bbox, columns=["step"]) if bbox else None,
+    }
+    out["facilities"] = _facilities(points, geom, STORAGE_CRS)
+    out["incidents"] = _incidents(points, geom, STORAGE_CRS)
     return out
 
 

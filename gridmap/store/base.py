@@ -11,13 +11,14 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from gridmap.errors import InputError
-from gridmap.schema import LAYERS, Layer, layer
+from gridmap.schema import LAYERS, LEVEL_LAYERS, Layer, layer
 
 __all__ = ["DTYPES", "Store", "cast_frame", "column_values", "conform", "empty_frame"]
 
@@ -190,6 +191,41 @@ class Store(abc.ABC):
             return set()
         return set(self.read(name, columns=[key])[key].dropna().tolist())
 
+    def unit_totals(self, level: str, *, under: str = "") -> pd.DataFrame:
+        """Counts and sums per unit of ``level``, computed in the database.
+
+        Parameters
+        ----------
+        level
+            ``district``, ``subdistrict``, ``community`` or ``grid``.
+        under
+            Only units whose code starts with this (default: all).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by unit code: ``subdistricts``, ``communities``, ``grids``,
+            ``buildings``, ``residential_buildings``, ``households``,
+            ``population``, ``elderly``, ``children``, ``branches``,
+            ``grids_with_branch``, ``members``, ``building_groups``,
+            ``buildings_with_group``, ``central_households`` (all int64; units
+            with nothing under them have zeros). The SQL is the same on every
+            backend (``gridmap/store/sql/unit_totals.sql``).
+        """
+        from gridmap.codes import WIDTHS
+
+        if level not in ("district", "subdistrict", "community", "grid"):
+            raise ValueError(
+                f"unit totals are per district, subdistrict, community or grid, not {level}"
+            )
+        sql = _sql_file("unit_totals.sql").format(units=LEVEL_LAYERS[level], width=WIDTHS[level])
+        frame = self._query(sql, {"under": under})
+        return frame.set_index("code").astype("int64")
+
+    def _query(self, sql: str, params: Mapping[str, object]) -> pd.DataFrame:
+        """Run a read-only SQL query (named ``:param`` placeholders) into a frame."""
+        raise NotImplementedError
+
     # -- writing --------------------------------------------------------
     @abc.abstractmethod
     def write(
@@ -252,6 +288,11 @@ class Store(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.address!r})"
+
+
+def _sql_file(name: str) -> str:
+    """The text of a SQL file of the store package."""
+    return (Path(__file__).parent / "sql" / name).read_text(encoding="utf-8")
 
 
 def now_utc() -> datetime:

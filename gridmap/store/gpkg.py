@@ -139,6 +139,11 @@ class GeoPackageStore(Store):
         with self._connection() as con:
             return {r[0] for r in con.execute(f'SELECT "{key}" FROM "{name}"')}
 
+    def _query(self, sql: str, params: Mapping[str, object]) -> pd.DataFrame:
+        with self._connection() as con:
+            cur = con.execute(sql, dict(params))
+            return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+
     # -- writing --------------------------------------------------------
     def write(
         self,

@@ -232,6 +232,11 @@ class PostGISStore(Store):
         with self.engine.connect() as conn:
             return set(conn.execute(sa.select(tables()[name].c[key])).scalars())
 
+    def _query(self, sql: str, params: Mapping[str, object]) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            result = conn.execute(sa.text(sql), dict(params))
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
     # -- writing --------------------------------------------------------
     def write(
         self,
