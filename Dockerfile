@@ -7,7 +7,6 @@ COPY layers ./layers
 COPY data ./data
 COPY assets ./assets
 RUN pip install --no-cache-dir -c constraints.txt .
-ENV GRIDMAP_DEMO_PATH=/data/gridmap-demo.gpkg
-VOLUME ["/data"]
+COPY docker/start.sh /usr/local/bin/gridmap-start
 EXPOSE 8050
-CMD ["gridmap", "demo", "--out", "/data/gridmap-demo.gpkg"]
+CMD ["gridmap-start"]

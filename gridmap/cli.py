@@ -84,10 +84,21 @@ def cli(ctx: click.Context, lang: str | None) -> None:
 @click.option(
     "--no-serve", is_flag=True, help="Only build the demo store; do not start the dashboard."
 )
+@click.option(
+    "--if-empty",
+    is_flag=True,
+    help="Do nothing if the store already holds a district (for container start-up).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
 def demo(
-    ctx: click.Context, district: str, seed: int, out: Path | None, no_serve: bool, quiet: bool
+    ctx: click.Context,
+    district: str,
+    seed: int,
+    out: str | None,
+    no_serve: bool,
+    if_empty: bool,
+    quiet: bool,
 ) -> None:
     """Build the demo district store (real boundary and names, synthetic detail).
 
@@ -117,6 +128,11 @@ def demo(
     else:
         # Connect (and create the schema) before the work, so a wrong URL fails fast.
         open_store(out, create=True).close()
+    if if_empty and (database or Path(out).exists()):
+        with open_store(out) as existing:
+            if existing.count("districts"):
+                click.echo(f"{_masked(out)} already holds a district; left as it is (--if-empty)")
+                return
     t0 = time.perf_counter()
     layers = build_demo(code, seed=seed, progress=not quiet)
     metadata = layers.pop("metadata").to_dict("records")
@@ -134,7 +150,7 @@ def demo(
                 store.replace_all(layers, metadata=metadata, progress=advance)
         else:
             _write_new_gpkg(Path(out), layers, metadata, advance)
-        location = out if database else str(Path(out).resolve())
+        location = _masked(out) if database else str(Path(out).resolve())
     elapsed = time.perf_counter() - t0
     counts = {name: len(frame) for name, frame in layers.items()}
     name = layers["districts"]["name"].iloc[0]
@@ -148,6 +164,12 @@ def demo(
             "The dashboard is not part of this version yet; open the store in QGIS, "
             f"or run `gridmap stats {out}` and `gridmap validate {out}`."
         )
+
+
+def _masked(url: str) -> str:
+    from gridmap.store.postgis import safe_url
+
+    return safe_url(url)
 
 
 def _write_new_gpkg(out: Path, layers: dict, metadata: list, progress) -> None:
