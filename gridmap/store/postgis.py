@@ -98,6 +98,7 @@ def upgrade(url: str) -> tuple[str | None, str]:
     from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
+    from alembic.util.exc import CommandError
 
     engine = _create_engine(url)
     try:
@@ -107,7 +108,14 @@ def upgrade(url: str) -> tuple[str | None, str]:
             cfg = Config()
             cfg.set_main_option("script_location", "gridmap:migrations")
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            try:
+                command.upgrade(cfg, "head")
+            except CommandError as exc:
+                raise StoreError(
+                    f"{safe_url(url)} has gridmap schema version {before}, which this gridmap "
+                    f"does not know ({exc})",
+                    "it was made by a newer gridmap: use that version, or a new database",
+                ) from None
             after = MigrationContext.configure(conn).get_current_revision()
     except sa.exc.OperationalError as exc:
         raise _connect_error(url, exc) from None
@@ -119,7 +127,7 @@ def upgrade(url: str) -> tuple[str | None, str]:
 def _create_engine(url: str) -> sa.Engine:
     try:
         return sa.create_engine(_engine_url(url), pool_pre_ping=True)
-    except sa.exc.ArgumentError as exc:
+    except (sa.exc.ArgumentError, ValueError) as exc:
         raise StoreError(
             f"'{safe_url(url)}' is not a database URL ({exc})",
             "use postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
@@ -171,6 +179,12 @@ class PostGISStore(Store):
                 raise StoreError(
                     f"{safe_url(url)} has {what}",
                     f"create them with `gridmap db upgrade {safe_url(url)}`",
+                )
+            if version not in _known_revisions():
+                raise StoreError(
+                    f"{safe_url(url)} has gridmap schema version {version}, which this gridmap "
+                    f"(version {HEAD_REVISION}) does not know",
+                    "it was made by a newer gridmap: use that version, or a new database",
                 )
             raise StoreError(
                 f"{safe_url(url)} has gridmap schema version {version}; "
@@ -274,11 +288,17 @@ class PostGISStore(Store):
                         if progress is not None:
                             progress(name, len(rows))
                     if meta:
+                        # An upsert, not delete-then-insert: two writers importing
+                        # the same layer at once must not collide on its row.
                         cols, rows = meta
-                        cur.execute(
-                            "DELETE FROM metadata WHERE layer = ANY(%s)", ([r[0] for r in rows],)
+                        names = ", ".join(cols)
+                        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c != "layer")
+                        cur.executemany(
+                            f"INSERT INTO metadata ({names}) VALUES "
+                            f"({', '.join(['%s'] * len(cols))}) "
+                            f"ON CONFLICT (layer) DO UPDATE SET {updates}",
+                            rows,
                         )
-                        _copy(cur, "metadata", cols, rows)
         except sa.exc.OperationalError as exc:
             raise _connect_error(self.address, exc) from None
         except (sa.exc.IntegrityError, psycopg.errors.IntegrityError) as exc:
@@ -305,6 +325,17 @@ def _select_column(table: sa.Table, column) -> sa.ColumnElement:
         )
         return text.label(column.name)
     return col
+
+
+@lru_cache(maxsize=1)
+def _known_revisions() -> frozenset[str]:
+    """Every schema version this gridmap's migrations know."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", "gridmap:migrations")
+    return frozenset(rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions())
 
 
 def _schema_version(conn: sa.Connection) -> str | None:
@@ -366,8 +397,10 @@ def _integrity_error(exc: Exception) -> InputError:
             "→ buildings)",
         )
     if sqlstate == "23514":  # check_violation
+        row = detail.removeprefix("Failing row contains ").strip()
+        shown = f" ({row[:200]})" if row else ""
         return InputError(
-            f"layer '{table}': a row breaks the rule {constraint}",
+            f"layer '{table}': a row breaks the rule {constraint}{shown}",
             hint="codes extend their parent's code with the level's width; identifiers come "
             "from the documented lists (README, Data formats)",
         )
