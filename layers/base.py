@@ -1,0 +1,177 @@
+"""Layer specs: what a map layer shows, independent of who draws it.
+
+A :class:`LayerSpec` is features (a GeoDataFrame in EPSG:4326), each with its
+style as data (a ``_style`` dict of Leaflet path options) and a ``_tooltip``
+text, plus a :class:`Legend`. Class breaks and colours are computed once, here
+in Python, so the Dash map and the folium export colour the same feature the
+same way: both only read ``_style``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+
+__all__ = [
+    "PALETTES",
+    "LayerSpec",
+    "Legend",
+    "LegendItem",
+    "class_breaks",
+    "classify",
+    "range_labels",
+]
+
+#: Sequential palettes (light to dark), ColorBrewer 2.0 (Apache 2.0), 5 classes.
+PALETTES: dict[str, tuple[str, ...]] = {
+    "YlOrRd": ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"),
+    "YlGn": ("#ffffcc", "#c2e699", "#78c679", "#31a354", "#006837"),
+    "Blues": ("#eff3ff", "#bdd7e7", "#6baed6", "#3182bd", "#08519c"),
+    "RdYlGn": ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641"),
+    "Purples": ("#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f"),
+}
+#: The colour of features without a value.
+NO_DATA = "#bdbdbd"
+
+
+@dataclass(frozen=True)
+class LegendItem:
+    """One entry of a legend: a swatch and its label."""
+
+    label: str
+    color: str
+    #: How the swatch is drawn: ``fill`` (a square), ``line`` or ``point``.
+    kind: str = "fill"
+
+
+@dataclass(frozen=True)
+class Legend:
+    """A layer's legend: every layer has one.
+
+    Parameters
+    ----------
+    title
+        What the colours mean (with the unit).
+    items
+        The swatches, in reading order.
+    note
+        A line under the items, e.g. that the data are synthetic.
+    """
+
+    title: str
+    items: tuple[LegendItem, ...]
+    note: str | None = None
+
+    def to_dict(self) -> dict:
+        """The legend as plain data (for the app and the export)."""
+        return {
+            "title": self.title,
+            "items": [{"label": i.label, "color": i.color, "kind": i.kind} for i in self.items],
+            "note": self.note,
+        }
+
+
+@dataclass
+class LayerSpec:
+    """A map layer: features with their style and tooltip, and a legend.
+
+    Parameters
+    ----------
+    id
+        A stable identifier (used for component ids and file names).
+    title
+        The layer's name as users see it.
+    features
+        EPSG:4326 features with a ``_style`` column (dict of Leaflet path
+        options: ``color``, ``weight``, ``fillColor``, ``fillOpacity``,
+        ``radius`` …) and a ``_tooltip`` column (text).
+    legend
+        The legend.
+    kind
+        ``polygon``, ``line`` or ``point`` (points are drawn as circle markers).
+    """
+
+    id: str
+    title: str
+    features: gpd.GeoDataFrame
+    legend: Legend
+    kind: str = "polygon"
+    properties: Sequence[str] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        missing = {"_style", "_tooltip"} - set(self.features.columns)
+        if missing:
+            raise ValueError(f"layer '{self.id}' lacks the columns {sorted(missing)}")
+        if self.features.crs is None or self.features.crs.to_epsg() != 4326:
+            raise ValueError(f"layer '{self.id}' must be in EPSG:4326")
+
+    def to_geojson(self) -> dict:
+        """A GeoJSON FeatureCollection whose properties carry ``_style`` and ``_tooltip``.
+
+        Only the named ``properties`` travel besides the style and tooltip, so
+        the browser gets no more than it draws.
+        """
+        keep = [*self.properties, "_style", "_tooltip"]
+        frame = self.features[[*keep, "geometry"]]
+        return json.loads(frame.to_json(drop_id=True, to_wgs84=False))
+
+
+def class_breaks(values: Sequence[float], k: int = 5, method: str = "quantile") -> np.ndarray:
+    """Upper bounds of ``k`` classes of ``values`` (the last is the maximum).
+
+    Parameters
+    ----------
+    values
+        The measure; NaN values are ignored.
+    k
+        Number of classes.
+    method
+        ``quantile`` (equal counts) or ``equal`` (equal widths).
+
+    Returns
+    -------
+    numpy.ndarray
+        Increasing, de-duplicated upper bounds (fewer than ``k`` when values repeat).
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return np.array([])
+    if method == "quantile":
+        # Breaks at observed values (not interpolated), so labels show real figures.
+        bounds = np.quantile(v, np.linspace(0, 1, k + 1)[1:], method="inverted_cdf")
+    elif method == "equal":
+        bounds = np.linspace(v.min(), v.max(), k + 1)[1:]
+    else:
+        raise ValueError(f"unknown class-break method {method!r}: use quantile or equal")
+    return np.unique(bounds)
+
+
+def classify(values: Sequence[float], breaks: np.ndarray, palette: Sequence[str]) -> list[str]:
+    """The colour of each value: the palette colour of its class (NO_DATA for NaN).
+
+    The palette is stretched over the classes so the darkest colour is the top class.
+    """
+    v = np.asarray(values, dtype=float)
+    if not len(breaks):
+        return [NO_DATA] * len(v)
+    cls = np.searchsorted(breaks, v, side="left").clip(0, len(breaks) - 1)
+    idx = np.round(np.linspace(0, len(palette) - 1, len(breaks))).astype(int)
+    colors = np.asarray(palette, dtype=object)[idx][cls]
+    return [NO_DATA if not np.isfinite(x) else c for x, c in zip(v, colors, strict=True)]
+
+
+def range_labels(breaks: np.ndarray, fmt: str = "{:.0f}", lower: float | None = None) -> list[str]:
+    """Labels ``a – b`` of the classes defined by ``breaks``."""
+    labels = []
+    low = lower
+    for b in breaks:
+        labels.append(
+            f"≤ {fmt.format(b)}" if low is None else f"{fmt.format(low)} – {fmt.format(b)}"
+        )
+        low = b
+    return labels
