@@ -359,6 +359,81 @@ def export(store: str, layer_name: str, out: Path, fmt: str | None) -> None:
     click.echo(f"exported {len(frame):,} rows of {layer_name} to {path}")
 
 
+# -- import-osm -------------------------------------------------------------
+
+
+@cli.command("import-osm")
+@click.argument("store")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--grid-size",
+    type=click.FloatRange(min=50, max=10000),
+    default=None,
+    help="Side of the generated square grids, in metres  [default: 500].",
+)
+@click.option(
+    "--district-code",
+    default=None,
+    help="Code of the generated district  [default: 990101, outside the real adcodes].",
+)
+@click.option(
+    "--name", default=None, help="Name of the generated district  [default: FILE's stem]."
+)
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Replace the roads, buildings and facilities of STORE (its hierarchy is kept).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def import_osm(
+    store: str,
+    file: Path,
+    grid_size: float | None,
+    district_code: str | None,
+    name: str | None,
+    replace: bool,
+    quiet: bool,
+) -> None:
+    """Import an OpenStreetMap extract (FILE.osm.pbf): walkable roads, buildings, facilities.
+
+    Walkable ways become roads split at junctions; buildings get a use, floors and
+    ESTIMATED households and residents; POIs become facilities. A STORE without a
+    district gets a SYNTHETIC district, subdistrict, communities and square grids
+    over the extract; a STORE with one keeps it and its grids hold the buildings.
+    Everything is written in one transaction. The mapping tables and estimate
+    factors are documented in gridmap.osm.
+    """
+    from tqdm import tqdm
+
+    from gridmap.osm import STAGES
+    from gridmap.osm import import_osm as run_import
+
+    # Only on a terminal (disable=None), and cleared when done: an error stays one line.
+    with tqdm(
+        total=len(STAGES),
+        desc="import-osm",
+        unit="stage",
+        disable=True if quiet else None,
+        leave=False,
+        file=sys.stderr,
+    ) as bar:
+
+        def advance(stage: str) -> None:
+            bar.set_postfix_str(f"done: {stage}")
+            bar.update(1)
+
+        report = run_import(
+            store,
+            file,
+            replace=replace,
+            name=name,
+            district_code=district_code,
+            grid_size=grid_size,
+            progress=advance,
+        )
+    click.echo(report.to_text())
+
+
 # -- db ---------------------------------------------------------------------
 
 

@@ -48,7 +48,17 @@ def store(demo_path, tmp_path) -> Path:
 
 
 def test_help_of_every_command(capsys):
-    for cmd in ([], ["demo"], ["validate"], ["import"], ["export"], ["stats"], ["info"]):
+    for cmd in (
+        [],
+        ["demo"],
+        ["validate"],
+        ["import"],
+        ["export"],
+        ["stats"],
+        ["info"],
+        ["import-osm"],
+        ["db", "upgrade"],
+    ):
         rc, out, _ = run(capsys, *cmd, "--help")
         assert rc == 0
         assert "Usage: gridmap" in out
