@@ -1,0 +1,182 @@
+"""The service-circle layers of one facility type: reach, coverage by unit, uncovered buildings.
+
+:func:`build` turns coverage results (from :mod:`gridmap.coverage`) into three
+:class:`~layers.base.LayerSpec` s, each with its legend:
+
+1. ``service_circles`` — the area reachable on foot within the threshold of
+   each facility, built from the reached street segments (never a hull);
+2. ``coverage`` — a choropleth of units by the share of the people the type
+   serves who live within reach, with fixed class breaks (the same colours at
+   every zoom level, in every unit and in the export);
+3. ``uncovered`` — the buildings outside every circle, highlighted.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from gridmap.i18n import label, t
+from layers.base import PALETTES, LayerSpec, Legend, LegendItem, classify
+
+__all__ = ["SHARE_BREAKS", "build"]
+
+#: Upper bounds of the coverage-share classes: under 50 %, 50–70 %, 70–85 %,
+#: 85–95 %, 95 % and over. Fixed, so a colour means the same in every view.
+SHARE_BREAKS = np.array([0.4999, 0.6999, 0.8499, 0.9499, 1.0])
+_SHARE_LABELS = ("< 50%", "50–70%", "70–85%", "85–95%", "≥ 95%")
+_CIRCLE = "#3182bd"
+_UNCOVERED = "#d7191c"
+
+_TEXT = {
+    "circles": ("{ftype}：步行 {reach} 可达范围", "{ftype}: reachable on foot within {reach}"),
+    "coverage": ("{ftype}覆盖率（按服务人口）", "{ftype} coverage (people served)"),
+    "uncovered": ("{ftype}服务盲区楼栋", "Buildings beyond reach of a {ftype}"),
+    "reach_m": ("{m:.0f} 米", "{m:.0f} m"),
+    "reach_min": ("{min:g} 分钟（{m:.0f} 米）", "{min:g} min ({m:.0f} m)"),
+    "along": ("沿步行路网计算", "measured along the walking network"),
+    "covered": ("已覆盖 {a:,} / {b:,} 人（{p}）", "{a:,} of {b:,} people covered ({p})"),
+    "none_within": ("范围内无设施", "none within reach"),
+    "nearest": ("最近设施 {d:.0f} 米", "nearest {d:.0f} m"),
+    "served": ("服务人口 {n:,}", "{n:,} people served"),
+    "synthetic": ("演示数据为合成数据", "demo data are synthetic"),
+}
+
+
+def _txt(key: str, lang: str, **kw: object) -> str:
+    return _TEXT[key][0 if lang == "zh" else 1].format(**kw)
+
+
+def build(
+    *,
+    ftype: str,
+    meters: float,
+    circles: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    uncovered: gpd.GeoDataFrame,
+    minutes: float | None = None,
+    lang: str = "zh",
+    synthetic: bool = False,
+) -> list[LayerSpec]:
+    """The three service-circle layers of one facility type.
+
+    Parameters
+    ----------
+    ftype
+        The facility type (``clinic`` …).
+    meters
+        The walking threshold the coverage was judged by.
+    circles
+        One row per facility (or one merged row): ``id``, ``name`` (optional)
+        and the reachable-area polygon, EPSG:4326.
+    units
+        Units with ``code``, ``name``, ``served`` (people the type serves),
+        ``served_covered`` and the unit polygon, EPSG:4326.
+    uncovered
+        Uncovered buildings: ``code``, ``served``, ``distance_m`` (NaN when no
+        facility is within reach) and the footprint, EPSG:4326.
+    minutes
+        The threshold in minutes, when the user asked in minutes.
+    lang
+        ``zh`` or ``en``.
+    synthetic
+        Say in every legend that the data are synthetic.
+    """
+    type_label = label("facility", ftype, lang)
+    reach = (
+        _txt("reach_min", lang, min=minutes, m=meters)
+        if minutes is not None
+        else _txt("reach_m", lang, m=meters)
+    )
+    note = _txt("along", lang) + ("; " + _txt("synthetic", lang) if synthetic else "")
+
+    circ = circles.copy()
+    circ["_style"] = [
+        {"color": _CIRCLE, "weight": 1, "fillColor": _CIRCLE, "fillOpacity": 0.25}
+    ] * len(circ)
+    names = circ["name"] if "name" in circ else circ["id"]
+    circ["_tooltip"] = [f"{n} · {reach}" for n in names.astype("str")]
+    circles_spec = LayerSpec(
+        "service_circles",
+        _txt("circles", lang, ftype=type_label, reach=reach),
+        circ,
+        Legend(
+            _txt("circles", lang, ftype=type_label, reach=reach),
+            (LegendItem(type_label, _CIRCLE),),
+            note,
+        ),
+        properties=[c for c in ("id", "name") if c in circ],
+    )
+
+    u = units.copy()
+    served = pd.to_numeric(u["served"], errors="coerce").astype(float)
+    share = pd.to_numeric(u["served_covered"], errors="coerce").astype(float) / served.where(
+        served > 0
+    )
+    u["share"] = share
+    colors = classify(share.to_numpy(), SHARE_BREAKS, PALETTES["RdYlGn"])
+    u["_style"] = [
+        {"color": "#636363", "weight": 1, "fillColor": c, "fillOpacity": 0.6} for c in colors
+    ]
+    u["_tooltip"] = [
+        f"{n}（{c}）: "
+        + _txt(
+            "covered",
+            lang,
+            a=int(a),
+            b=int(b),
+            p="—" if not np.isfinite(s) else f"{s:.1%}",
+        )
+        for n, c, a, b, s in zip(
+            u["name"].astype("str"),
+            u["code"].astype("str"),
+            pd.to_numeric(u["served_covered"]).fillna(0),
+            served.fillna(0),
+            share,
+            strict=True,
+        )
+    ]
+    coverage_spec = LayerSpec(
+        "coverage",
+        _txt("coverage", lang, ftype=type_label),
+        u,
+        Legend(
+            _txt("coverage", lang, ftype=type_label) + f" · {reach}",
+            tuple(
+                LegendItem(lbl, col)
+                for lbl, col in zip(_SHARE_LABELS, PALETTES["RdYlGn"], strict=True)
+            ),
+            note,
+        ),
+        properties=["code", "name", "share"],
+    )
+
+    unc = uncovered.copy()
+    unc["_style"] = [
+        {"color": _UNCOVERED, "weight": 2, "fillColor": _UNCOVERED, "fillOpacity": 0.8}
+    ] * len(unc)
+    unc["_tooltip"] = [
+        f"{code} · "
+        + _txt("served", lang, n=int(n))
+        + " · "
+        + (_txt("none_within", lang) if not np.isfinite(d) else _txt("nearest", lang, d=d))
+        for code, n, d in zip(
+            unc["code"].astype("str"),
+            pd.to_numeric(unc["served"]).fillna(0),
+            pd.to_numeric(unc["distance_m"]).astype(float).fillna(np.inf),
+            strict=True,
+        )
+    ]
+    uncovered_spec = LayerSpec(
+        "uncovered",
+        _txt("uncovered", lang, ftype=type_label),
+        unc,
+        Legend(
+            _txt("uncovered", lang, ftype=type_label),
+            (LegendItem(t("level.building", lang), _UNCOVERED),),
+            note,
+        ),
+        properties=["code"],
+    )
+    return [circles_spec, coverage_spec, uncovered_spec]
