@@ -2,6 +2,7 @@
 # gridmap's two commands, for a fresh Debian 12 machine (Python 3.11 with venv; root or sudo):
 #   ./dev.sh demo [options of `gridmap demo`]   set up, build the demo, start the dashboard
 #   ./dev.sh test [options of pytest]           set up, run the whole test suite
+#   ./dev.sh bench NAME [options]               set up with the peers, run bench/NAME.py
 # Both install what they need (Debian packages, a virtualenv in .venv with the
 # versions pinned in constraints.txt) and are safe to run again: a second run
 # skips whatever is already in place.
@@ -73,8 +74,15 @@ test)
     fi
     exit $rc
     ;;
+bench)
+    # Benchmarks are not tests: they print figures and the ratio to their peers.
+    python_setup "test,bench"
+    name=${1:?name a benchmark: $(ls bench/*.py | xargs -n1 basename | sed 's/\.py$//' | tr '\n' ' ')}
+    shift
+    exec "$VENV/bin/python" "bench/$name.py" "$@"
+    ;;
 *)
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -155,18 +155,46 @@ def facility_table(
             name = f"{root}第{'二三四五六七八九十'[min(n, 9) - 1]}{name[len(root) :]}"
         rows.append((kind, name, float(at[0]), float(at[1])))
 
-    # 5-minute facilities: most urban communities, fewer villages.
+    def spread(comm: int, n: int) -> list[np.ndarray]:
+        """``n`` spots of a community spread apart (farthest points of its buildings).
+
+        A 5-minute facility reaches only ~300 m: several in one community
+        cover it only if they stand apart, as planners would place them.
+        """
+        mine = np.flatnonzero(comm_of_bld == comm)
+        if n <= 0:
+            return []
+        if len(mine) <= n:
+            return [spot(comm) for _ in range(n)]
+        pts = centroid[mine]
+        targets = pts[farthest_points(pts, n)]
+        # A few Lloyd steps pull the spots from the edges to the centres of
+        # the parts of the community they serve.
+        for _ in range(6):
+            nearest = np.argmin(((pts[:, None, :] - targets[None]) ** 2).sum(-1), axis=1)
+            for j in range(n):
+                if (nearest == j).any():
+                    targets[j] = pts[nearest == j].mean(axis=0)
+        return [spot(comm, near=t) for t in targets]
+
+    # 5-minute facilities: in urban communities one per few thousand residents
+    # (good coverage in the centre), in villages at most one and often none
+    # (the gaps at the edges planners look for).
     for k in range(len(comms)):
         u = urban[k]
-        if rng.random() < (0.95 if u else 0.7):
-            add("service_station", f"{short[k]}党群服务站", spot(k))
-        if rng.random() < (0.85 if u else 0.55):
-            add("clinic", f"{roots[k]}社区卫生服务站" if u else f"{short[k]}卫生室", spot(k))
-        n_kg = rng.poisson(comm_pop[k] / 4500) if u else int(rng.random() < 0.25)
-        for _ in range(n_kg):
-            add("kindergarten", f"{roots[k]}幼儿园", spot(k), roots[k])
-        if rng.random() < (0.6 if u else 0.2):
-            add("elderly_daycare", f"{short[k]}老年人日间照料中心", spot(k))
+        pop = float(comm_pop[k])
+        n = max(1, int(rng.poisson(pop / 3500))) if u else int(rng.random() < 0.7)
+        for at in spread(k, n):
+            add("service_station", f"{short[k]}党群服务站", at, short[k])
+        n = max(1, int(rng.poisson(pop / 3000))) if u else int(rng.random() < 0.55)
+        for at in spread(k, n):
+            add("clinic", f"{roots[k]}社区卫生服务站" if u else f"{short[k]}卫生室", at, roots[k])
+        n = int(rng.poisson(pop / 3000)) if u else int(rng.random() < 0.25)
+        for at in spread(k, n):
+            add("kindergarten", f"{roots[k]}幼儿园", at, roots[k])
+        n = max(1, int(rng.poisson(pop / 3500))) if u else int(rng.random() < 0.2)
+        for at in spread(k, n):
+            add("elderly_daycare", f"{short[k]}老年人日间照料中心", at, short[k])
 
     # Per subdistrict: schools and markets by population, one of each
     # subdistrict-level service near the seat.
@@ -178,8 +206,8 @@ def facility_table(
         town = not sub.name.endswith("街道")
         sroot = _root(sub.name)
         for kind, per, label in (
-            ("primary_school", 12_000, "小学"),
-            ("fresh_market", 10_000, "菜市场"),
+            ("primary_school", 8_000, "小学"),
+            ("fresh_market", 7_000, "菜市场"),
             ("middle_school", 30_000, "中学"),
         ):
             count = max(1, int(np.rint(pop.sum() / per)))

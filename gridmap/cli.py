@@ -434,6 +434,168 @@ def import_osm(
     click.echo(report.to_text())
 
 
+# -- coverage ---------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("store", required=False)
+@click.option("--type", "ftype", required=True, help="The facility type (e.g. clinic).")
+@click.option(
+    "--meters",
+    type=float,
+    default=None,
+    help="Walking distance that covers [default: the type's standard].",
+)
+@click.option("--minutes", type=float, default=None, help="Walking time instead of a distance.")
+@click.option(
+    "--speed",
+    default=None,
+    help="Walking speed for --minutes: metres per minute, or standard (60) / age_friendly (45).",
+)
+@click.option(
+    "--level",
+    type=click.Choice(["district", "subdistrict", "community", "grid"]),
+    default="subdistrict",
+    show_default=True,
+    help="The units of the printed summary.",
+)
+@click.option("--suggest", type=int, default=None, metavar="K", help="Suggest K new sites instead.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write per-building coverage (or the suggested sites) to a .csv or .gpkg file.",
+)
+def coverage(
+    store: str | None,
+    ftype: str,
+    meters: float | None,
+    minutes: float | None,
+    speed: str | None,
+    level: str,
+    suggest: int | None,
+    out: Path | None,
+) -> None:
+    """Who can walk to a facility type within the standard distance (15-minute life circle).
+
+    Distances are walked along the store's roads: from each building's centroid to
+    the nearest street, along the streets, to the facility. Prints per-unit
+    coverage counted in the people the type serves (elderly for elderly care,
+    children for kindergartens, everyone for the rest), households and
+    buildings; --out writes every building's distance to the nearest facility.
+    """
+    from gridmap import coverage as cov
+    from gridmap.store import open_store
+
+    store = _store_address(store)
+    speed_value: float | str | None = speed
+    if speed is not None:
+        try:
+            speed_value = float(speed)
+        except ValueError:
+            speed_value = speed
+    limit = cov.meters_for(ftype, meters=meters, minutes=minutes, speed=speed_value)
+    if suggest is not None and suggest < 1:
+        raise InputError(f"--suggest {suggest}: ask for at least one site", hint="e.g. --suggest 5")
+    t0 = time.perf_counter()
+    with open_store(store) as st:
+        roads = st.read("roads")
+        buildings = st.read("buildings")
+        facilities = st.read("facilities")
+    model = cov.CoverageModel(
+        _network_of(roads, store), buildings, ftype, meters=limit, facilities=facilities
+    )
+    reach = f"{limit:.0f} m" + (f" ({minutes:g} min)" if minutes is not None else "")
+    if suggest is not None:
+        sites = cov.suggest_sites(model, suggest)
+        click.echo(f"{ftype}: {len(sites)} suggested site(s), within {reach} along the streets")
+        click.echo(
+            _table(
+                sites[["rank", "gain", "households_gain", "pct_covered_after", "x", "y", "road_id"]]
+            )
+        )
+        if out is not None:
+            _write_table(sites, out)
+            click.echo(f"wrote {len(sites)} sites to {out}")
+        return
+    per_building = model.coverage
+    summary = model.summary()
+    units = cov.unit_coverage(per_building, buildings, level)
+    click.echo(
+        f"{ftype}: {summary['facilities']} facilities, judged at {reach} along the streets "
+        f"({time.perf_counter() - t0:.1f} s)"
+    )
+    click.echo(
+        f"people served covered: {summary['served_covered']:,} of {summary['served']:,} "
+        f"({summary['pct_served_covered']:.1f}%); buildings covered "
+        f"{summary['buildings_covered']:,} of {summary['buildings']:,}; "
+        "unreachable (over 200 m from a street) "
+        f"{summary['buildings_unreachable']:,}"
+    )
+    shown = units[
+        [
+            "code",
+            "residents",
+            "residents_covered",
+            "pct_residents",
+            "pct_households",
+            "pct_buildings",
+        ]
+    ]
+    click.echo(_table(shown))
+    if out is not None:
+        frame = per_building.copy()
+        if out.suffix.lower() == ".gpkg":
+            frame = buildings[["geometry"]].join(frame)
+        _write_table(frame, out)
+        click.echo(f"wrote {len(frame):,} buildings to {out}")
+
+
+def _network_of(roads, store: str):
+    """The walking network of a store's roads, or a clear error when it has none."""
+    from gridmap.network import build_network
+
+    if roads.empty:
+        raise InputError(
+            f"the store {store} has no roads, so nothing can be measured along streets",
+            hint="import a walking network: `gridmap import-osm STORE FILE.osm.pbf` or "
+            "`gridmap import STORE roads.gpkg --layer roads`",
+        )
+    return build_network(roads)
+
+
+def _table(frame) -> str:
+    """A frame as aligned text (numbers rounded for reading, coordinates to 6 decimals)."""
+    coords = {c: "{:.6f}".format for c in ("x", "y") if c in frame}
+    return frame.to_string(index=False, float_format=lambda v: f"{v:,.1f}", formatters=coords)
+
+
+def _write_table(frame, out: Path) -> None:
+    """Write a result table to .csv (UTF-8 with BOM, codes as text) or .gpkg, atomically."""
+    import csv
+
+    import geopandas as gpd
+
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".gpkg"):
+        raise InputError(f"--out {out}: write a .csv or a .gpkg file", field="--out")
+    if not out.parent.exists():
+        raise InputError(f"the folder of --out {out} does not exist", hint="create it first")
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
+    try:
+        if suffix == ".csv":
+            plain = frame.drop(columns="geometry", errors="ignore")
+            plain.to_csv(tmp, index=False, encoding="utf-8-sig", quoting=csv.QUOTE_NONNUMERIC)
+        else:
+            gpd.GeoDataFrame(frame, geometry="geometry", crs=frame.crs).to_file(
+                tmp, driver="GPKG", layer=out.stem
+            )
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 # -- db ---------------------------------------------------------------------
 
 
