@@ -64,6 +64,7 @@ __all__ = [
     "life_circle_score",
     "CoverageModel",
     "suggest_sites",
+    "unit_service_figures",
 ]
 
 #: Default walking distance (metres) within which a facility of each type
@@ -740,3 +741,54 @@ def suggest_sites(
     frame["x"], frame["y"] = points.x.to_numpy(), points.y.to_numpy()
     frame["road_id"] = net.road_id[frame["seg"].to_numpy()]
     return gpd.GeoDataFrame(frame[columns], geometry=points.to_numpy(), crs=STORAGE_CRS)
+
+
+def unit_service_figures(
+    network: WalkNetwork,
+    buildings: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    code: str = "",
+    *,
+    snap_distance: float = 200.0,
+) -> dict[str, float | None]:
+    """The life-circle figures of one unit, for `gridmap stats`.
+
+    Parameters
+    ----------
+    network
+        The walking network of the whole store (facilities outside the unit
+        still serve its residents).
+    buildings
+        All buildings (they are snapped once, for every type).
+    facilities
+        All facilities.
+    code
+        The unit: buildings whose grid code starts with it ('' = all).
+
+    Returns
+    -------
+    dict
+        ``<type>_share`` for each must-have type: the share of the people the
+        type serves who live within its distance (:data:`THRESHOLDS`);
+        ``life_circle_all_share``: the share of residents whose building
+        reaches every must-have type; ``life_circle_mean``: the mean number of
+        must-have types reached, weighted by residents. ``None`` where the unit
+        has nobody to serve.
+    """
+    mine = buildings["grid_code"].astype("str").str.startswith(code).to_numpy(bool)
+    model = CoverageModel(network, buildings, MUST_HAVE[0], snap_distance=snap_distance)
+    reached = np.zeros(len(buildings), np.int64)
+    out: dict[str, float | None] = {}
+    for ftype in MUST_HAVE:
+        cov = model.for_type(ftype).with_facilities(facilities).coverage
+        covered = cov["covered"].to_numpy(bool)
+        served = cov["served"].to_numpy(np.int64)
+        reached += covered
+        total = int(served[mine].sum())
+        out[f"{ftype}_share"] = float(served[mine & covered].sum() / total) if total else None
+    residents = _counts(buildings, "population", "the buildings")[mine]
+    people = int(residents.sum())
+    full = reached[mine] == len(MUST_HAVE)
+    out["life_circle_all_share"] = float(residents[full].sum() / people) if people else None
+    out["life_circle_mean"] = float((reached[mine] * residents).sum() / people) if people else None
+    return out

@@ -39,6 +39,23 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "layer.metadata": ("元数据", "metadata"),
     # Service facilities (DOMAIN.md section 4).
     "facility.service_station": ("社区服务站", "community service station"),
+    # Life-circle coverage figures of `gridmap stats` (people the type serves,
+    # within its standard walking distance along the streets).
+    "stat.coverage": (
+        "生活圈覆盖（步行可达，按服务人口）",
+        "life-circle coverage (on foot, people served)",
+    ),
+    "coverage.service_station_share": ("社区服务站", "community service station"),
+    "coverage.clinic_share": ("社区卫生服务站", "community clinic"),
+    "coverage.kindergarten_share": ("幼儿园（0–6岁儿童）", "kindergarten (children 0–6)"),
+    "coverage.elderly_daycare_share": ("老年人日间照料中心（60岁以上）", "elderly day care (60+)"),
+    "coverage.primary_school_share": ("小学", "primary school"),
+    "coverage.fresh_market_share": ("菜市场", "fresh market"),
+    "coverage.life_circle_all_share": ("六类基础设施均可达的居民", "residents reaching all six"),
+    "coverage.life_circle_mean": (
+        "平均可达基础设施类型数（0–6）",
+        "mean must-have types reached (0–6)",
+    ),
     "facility.clinic": ("社区卫生服务站", "community clinic"),
     "facility.kindergarten": ("幼儿园", "kindergarten"),
     "facility.elderly_daycare": ("老年人日间照料中心", "elderly day care"),

@@ -91,7 +91,22 @@ def unit_stats(layers: Mapping[str, pd.DataFrame], code: str | None = None) -> d
     out["party"] = party_coverage(layers, code)
     out["facilities"] = _facilities(layers, geom, crs)
     out["incidents"] = _incidents(layers, geom, crs)
+    out["coverage"] = _life_circle(layers, code)
     return out
+
+
+def _life_circle(layers: Mapping[str, pd.DataFrame], code: str) -> dict[str, Any] | None:
+    """Life-circle coverage of the unit's residents, or None without roads and buildings."""
+    roads, buildings = layers.get("roads"), layers.get("buildings")
+    if roads is None or buildings is None or roads.empty or buildings.empty:
+        return None
+    from gridmap.coverage import unit_service_figures
+    from gridmap.network import build_network
+
+    facilities = layers.get("facilities")
+    if facilities is None:
+        facilities = gpd.GeoDataFrame({"type": []}, geometry=[], crs=STORAGE_CRS)
+    return unit_service_figures(build_network(roads), buildings, facilities, code)
 
 
 def store_unit_stats(store: Store, code: str | None = None) -> dict[str, Any]:
@@ -123,7 +138,11 @@ def store_unit_stats(store: Store, code: str | None = None) -> dict[str, Any]:
             bbox = tuple(found.total_bounds)
             layers["facilities"] = store.read("facilities", bbox=bbox)
             layers["incidents"] = store.read("incidents", bbox=bbox, columns=["step"])
-        return unit_stats(layers, code)
+        out = unit_stats(layers, code)
+        out["coverage"] = _life_circle(
+            {name: store.read(name) for name in ("roads", "buildings", "facilities")}, code
+        )
+        return out
     unit = store.read(LEVEL_LAYERS[level], where={"code": code})
     check_unit({LEVEL_LAYERS[level]: unit}, code)
     row = unit.iloc[0]
@@ -155,6 +174,11 @@ def store_unit_stats(store: Store, code: str | None = None) -> dict[str, Any]:
     }
     out["facilities"] = _facilities(points, geom, STORAGE_CRS)
     out["incidents"] = _incidents(points, geom, STORAGE_CRS)
+    # Coverage is walked along the whole network: facilities outside the unit
+    # serve its residents too, so this part reads the three layers whole.
+    out["coverage"] = _life_circle(
+        {name: store.read(name) for name in ("roads", "buildings", "facilities")}, code
+    )
     return out
 
 
@@ -205,7 +229,7 @@ def format_stats(stats: Mapping[str, Any], lang: str = "zh") -> str:
 # -- helpers --------------------------------------------------------------------
 
 # The catalogue group labelling the keys of each nested dict.
-_GROUPS = {"party": "party", "facilities": "facility", "incidents": "stat"}
+_GROUPS = {"party": "party", "facilities": "facility", "incidents": "stat", "coverage": "coverage"}
 _UNITS = {"area_km2": " km²"}
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from test_network import CRS, X0, Y0, lattice_roads, nx_reference, point_on, random_points
+from test_network import CRS, X0, Y0, lattice_roads, point_on, random_points
 
 from gridmap import coverage as cov_mod
 from gridmap.coverage import (
@@ -33,6 +33,8 @@ from gridmap.coverage import (
 from gridmap.errors import InputError
 from gridmap.network import build_network, snap
 from gridmap.schema import FACILITY_TYPES
+
+from nxref import nx_reference
 
 GRIDS = ["43100200100101", "43100200100102", "43100200100201", "43100200100202"]
 SNAP = 60.0

@@ -86,3 +86,17 @@ def test_store_without_roads(capsys, demo_path, tmp_path):
     st.write({"districts": open_store(demo_path).read("districts")})
     rc, _, err = run(capsys, "coverage", path, "--type", "clinic")
     assert rc == 2 and "has no roads" in err
+
+
+def test_stats_gain_the_life_circle_figures(capsys, demo_path):
+    import json
+
+    rc, text, _ = run(capsys, "stats", demo_path, "--json")
+    assert rc == 0
+    figures = json.loads(text)["coverage"]
+    rc, text, _ = run(capsys, "coverage", demo_path, "--type", "clinic", "--level", "district")
+    assert f"({100 * figures['clinic_share']:.1f}%)" in text
+    assert 0 <= figures["life_circle_all_share"] <= 1
+    assert 0 <= figures["life_circle_mean"] <= 6
+    rc, text, _ = run(capsys, "stats", demo_path)
+    assert "生活圈覆盖" in text

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import shapely
 from shapely.geometry import LineString, MultiLineString, Point, Polygon
-from shapely.ops import substring
 
 from gridmap import network as net_mod
 from gridmap.errors import InputError
@@ -29,6 +28,8 @@ from gridmap.network import (
     service_areas,
     snap,
 )
+
+from nxref import nx_counts, nx_nearest, nx_reference, reached_street_parts
 
 CRS = "EPSG:32649"  # UTM 49N: the lattice lies near Chenzhou (~112°E, 25°N)
 X0, Y0 = 600_000.0, 2_850_000.0
@@ -96,54 +97,6 @@ def longest_lattice_segment(net: WalkNetwork) -> int:
     """A long segment of the main component (for same-segment pairs)."""
     main = net.component[net.u] == 0
     return int(np.flatnonzero(main)[np.argmax(net.length[main])])
-
-
-def nx_reference(net: WalkNetwork, **groups: Snapped) -> nx.Graph:
-    """The network as a networkx graph, split at every snap point.
-
-    Each reachable point of group ``name`` becomes the leaf ``(name, i)``,
-    joined by its access distance to its own snap node on the segment.
-    """
-    on_segment: dict[int, list[tuple[float, tuple[str, int]]]] = {}
-    for name, pts in groups.items():
-        for i in np.flatnonzero(pts.reachable):
-            on_segment.setdefault(int(pts.segment[i]), []).append((float(pts.t[i]), (name, i)))
-    g = nx.Graph()
-    g.add_nodes_from(range(net.n_nodes))
-    for k in range(net.n_segments):
-        u, v, length = int(net.u[k]), int(net.v[k]), float(net.length[k])
-        prev, prev_t = u, 0.0
-        for t, key in sorted(on_segment.get(k, [])):
-            here = ("snap", *key)
-            g.add_edge(prev, here, weight=(t - prev_t) * length)
-            prev, prev_t = here, t
-        g.add_edge(prev, v, weight=(1.0 - prev_t) * length)
-    for name, pts in groups.items():
-        for i in np.flatnonzero(pts.reachable):
-            g.add_edge((name, i), ("snap", name, i), weight=float(pts.access[i]))
-    return g
-
-
-def nx_nearest(g: nx.Graph, sources: Snapped, targets: Snapped, limit: float) -> np.ndarray:
-    """networkx: distance from each target to its nearest source, inf beyond ``limit``."""
-    starts = [("s", i) for i in np.flatnonzero(sources.reachable)]
-    out = np.full(len(targets), np.inf)
-    if starts:
-        dist = nx.multi_source_dijkstra_path_length(g, starts, cutoff=limit, weight="weight")
-        for j in np.flatnonzero(targets.reachable):
-            out[j] = dist.get(("t", j), np.inf)
-    return out
-
-
-def nx_counts(g: nx.Graph, sources: Snapped, targets: Snapped, limit: float) -> np.ndarray:
-    """networkx: per target, how many sources lie within ``limit``."""
-    out = np.zeros(len(targets), np.int64)
-    for i in np.flatnonzero(sources.reachable):
-        dist = nx.single_source_dijkstra_path_length(g, ("s", i), cutoff=limit, weight="weight")
-        for key in dist:
-            if isinstance(key, tuple) and key[0] == "t":
-                out[key[1]] += 1
-    return out
 
 
 def make_lattice() -> tuple[WalkNetwork, Snapped, Snapped, nx.Graph]:
@@ -421,49 +374,14 @@ def test_no_sources_reach_nothing(lattice):
 # service areas
 
 
-def _split_geometry(net: WalkNetwork, pts: Snapped, name: str) -> dict:
-    """Coordinates of the reference graph's snap nodes and leaves of one group."""
-    out = {}
-    for i in np.flatnonzero(pts.reachable):
-        seg = pts.segment[i]
-        a, b = net.xy[net.u[seg]], net.xy[net.v[seg]]
-        out[("snap", name, i)] = a + pts.t[i] * (b - a)
-        out[(name, i)] = pts.xy[i]
-    return out
-
-
-def _is_leaf(node) -> bool:
-    return isinstance(node, tuple) and node[0] in ("s", "t")
-
-
 def test_service_areas_follow_the_reached_streets(lattice):
     net, sources, targets, g = lattice
     limit, width = 220.0, 10.0
     areas = service_areas(net, sources, limit=limit, width=width)
     assert areas.shape == (len(sources),)
-    where = {i: net.xy[i] for i in range(net.n_nodes)}
-    where |= _split_geometry(net, sources, "s") | _split_geometry(net, targets, "t")
     checked = 0
     for i in np.flatnonzero(sources.reachable):
-        dist = nx.single_source_dijkstra_path_length(g, ("s", i), cutoff=limit, weight="weight")
-        reached, unreached = [], []
-        for a, b, data in g.edges(data=True):
-            pa, pb, w = where[a], where[b], data["weight"]
-            # Other points' access walks are dead ends to a door, not streets.
-            if w == 0 or any(_is_leaf(x) and x != ("s", i) for x in (a, b)):
-                continue
-            ra = limit - dist.get(a, np.inf)
-            rb = limit - dist.get(b, np.inf)
-            line = LineString([pa, pb])
-            if ra + rb >= w:
-                reached.append(line)
-                continue
-            if ra > 0:
-                reached.append(substring(line, 0, ra))
-            if rb > 0:
-                reached.append(substring(line, w - rb, w))
-            lo, hi = max(ra, 0.0), w - max(rb, 0.0)
-            unreached.append(substring(line, lo, hi))
+        reached, unreached = reached_street_parts(net, g, sources, targets, i, limit)
         area = areas[i]
         # Every reached street part lies within the area…
         assert area.buffer(1e-6).contains(shapely.MultiLineString(reached))
