@@ -461,6 +461,13 @@ def import_osm(
 )
 @click.option("--suggest", type=int, default=None, metavar="K", help="Suggest K new sites instead.")
 @click.option(
+    "--circles",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the service circles (the streets reached, buffered 10 m; one per "
+    "facility and one merged) to a .gpkg file.",
+)
+@click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -474,6 +481,7 @@ def coverage(
     speed: str | None,
     level: str,
     suggest: int | None,
+    circles: Path | None,
     out: Path | None,
 ) -> None:
     """Who can walk to a facility type within the standard distance (15-minute life circle).
@@ -543,12 +551,47 @@ def coverage(
         ]
     ]
     click.echo(_table(shown))
+    if circles is not None:
+        _write_circles(model, limit, circles)
+        click.echo(f"wrote the service circles of {summary['facilities']} facilities to {circles}")
     if out is not None:
         frame = per_building.copy()
         if out.suffix.lower() == ".gpkg":
             frame = buildings[["geometry"]].join(frame)
         _write_table(frame, out)
         click.echo(f"wrote {len(frame):,} buildings to {out}")
+
+
+def _write_circles(model, limit: float, path: Path) -> None:
+    """Per-facility and merged service circles, EPSG:4326, in one GeoPackage file."""
+    import geopandas as gpd
+    import shapely
+
+    from gridmap.network import service_areas, snap
+
+    if path.suffix.lower() != ".gpkg":
+        raise InputError(f"--circles {path}: write a .gpkg file", field="--circles")
+    facilities = model.facilities
+    sources = snap(model.network, facilities)
+    areas = service_areas(model.network, sources, limit=limit)
+    each = gpd.GeoDataFrame(
+        {"id": facilities["id"], "type": model.ftype, "meters": limit},
+        geometry=areas,
+        crs=model.network.crs,
+    ).to_crs("EPSG:4326")
+    merged = gpd.GeoDataFrame(
+        {"type": [model.ftype], "meters": [limit]},
+        geometry=[shapely.union_all(areas)],
+        crs=model.network.crs,
+    ).to_crs("EPSG:4326")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.gpkg")
+    try:
+        each.to_file(tmp, layer="service_circles", driver="GPKG")
+        merged.to_file(tmp, layer="service_circles_merged", driver="GPKG", mode="a")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def _network_of(roads, store: str):

@@ -100,3 +100,17 @@ def test_stats_gain_the_life_circle_figures(capsys, demo_path):
     assert 0 <= figures["life_circle_mean"] <= 6
     rc, text, _ = run(capsys, "stats", demo_path)
     assert "生活圈覆盖" in text
+
+
+def test_service_circles_file(capsys, demo_path, tmp_path):
+    out = tmp_path / "circles.gpkg"
+    rc, _, err = run(capsys, "coverage", demo_path, "--type", "clinic", "--circles", out)
+    assert rc == 0, err
+    each = gpd.read_file(out, layer="service_circles")
+    merged = gpd.read_file(out, layer="service_circles_merged")
+    clinics = open_store(demo_path).read("facilities", where={"type": "clinic"})
+    assert len(each) == len(clinics) and each.crs.to_epsg() == 4326
+    joined = clinics.set_index("id").geometry
+    # Each circle holds its own facility (the walk from the door to the street is in it).
+    assert all(each.geometry[i].contains(joined[fid]) for i, fid in enumerate(each["id"]))
+    assert merged.geometry.iloc[0].buffer(1e-7).contains(each.union_all())
