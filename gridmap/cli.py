@@ -529,6 +529,13 @@ def coverage(
     per_building = model.coverage
     summary = model.summary()
     units = cov.unit_coverage(per_building, buildings, level)
+    net = model.network.summary()
+    largest = net["component_sizes"][0] / net["nodes"] if net["nodes"] else 0.0
+    click.echo(
+        f"network: {net['nodes']:,} nodes, {net['segments']:,} segments, "
+        f"{net['length_m'] / 1000:,.1f} km; {net['components']} connected piece(s), the largest "
+        f"holding {largest:.1%} of the nodes (each building is measured on the piece it reaches)"
+    )
     click.echo(
         f"{ftype}: {summary['facilities']} facilities, judged at {reach} along the streets "
         f"({time.perf_counter() - t0:.1f} s)"
@@ -538,7 +545,8 @@ def coverage(
         f"({summary['pct_served_covered']:.1f}%); buildings covered "
         f"{summary['buildings_covered']:,} of {summary['buildings']:,}; "
         "unreachable (over 200 m from a street) "
-        f"{summary['buildings_unreachable']:,}"
+        f"{summary['buildings_unreachable']:,} buildings, "
+        f"{summary['facilities_unreachable']:,} facilities"
     )
     shown = units[
         [

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -20,7 +22,10 @@ import pandas as pd
 from gridmap.i18n import label, t
 from layers.base import PALETTES, LayerSpec, Legend, LegendItem, classify
 
-__all__ = ["SHARE_BREAKS", "build"]
+if TYPE_CHECKING:
+    from gridmap.coverage import CoverageModel
+
+__all__ = ["SHARE_BREAKS", "build", "from_model"]
 
 #: Upper bounds of the coverage-share classes: under 50 %, 50–70 %, 70–85 %,
 #: 85–95 %, 95 % and over. Fixed, so a colour means the same in every view.
@@ -180,3 +185,65 @@ def build(
         properties=["code"],
     )
     return [circles_spec, coverage_spec, uncovered_spec]
+
+
+def from_model(
+    model: CoverageModel,
+    buildings: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    level: str,
+    *,
+    minutes: float | None = None,
+    lang: str = "zh",
+    synthetic: bool = False,
+) -> list[LayerSpec]:
+    """The three layers straight from a coverage model (what the app and the export call).
+
+    Parameters
+    ----------
+    model
+        A :class:`gridmap.coverage.CoverageModel` with its facilities.
+    buildings
+        The buildings the model was built on (EPSG:4326), for the footprints.
+    units
+        The units of ``level`` (``code``, ``name``, geometry; EPSG:4326).
+    level
+        Their level: ``district``, ``subdistrict``, ``community`` or ``grid``.
+    minutes, lang, synthetic
+        As in :func:`build`.
+    """
+    from gridmap.coverage import unit_coverage
+    from gridmap.network import service_areas, snap
+
+    facilities = model.facilities
+    areas = service_areas(model.network, snap(model.network, facilities), limit=model.meters)
+    circles = gpd.GeoDataFrame(
+        {"id": facilities["id"].to_numpy()}, geometry=areas, crs=model.network.crs
+    ).to_crs("EPSG:4326")
+    per_building = model.coverage
+    table = unit_coverage(per_building, buildings, level).set_index("code")
+    shaped = units[["code", "name", "geometry"]].copy()
+    shaped["served"] = table["residents"].reindex(shaped["code"]).fillna(0).to_numpy()
+    shaped["served_covered"] = (
+        table["residents_covered"].reindex(shaped["code"]).fillna(0).to_numpy()
+    )
+    outside = ~per_building["covered"].to_numpy(bool)
+    uncovered = gpd.GeoDataFrame(
+        {
+            "code": per_building["code"].to_numpy()[outside],
+            "served": per_building["served"].to_numpy()[outside],
+            "distance_m": per_building["distance_m"].to_numpy(float)[outside],
+        },
+        geometry=buildings.geometry.to_numpy()[outside],
+        crs=buildings.crs,
+    )
+    return build(
+        ftype=model.ftype,
+        meters=model.meters,
+        circles=circles,
+        units=shaped,
+        uncovered=uncovered,
+        minutes=minutes,
+        lang=lang,
+        synthetic=synthetic,
+    )

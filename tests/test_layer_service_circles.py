@@ -6,6 +6,7 @@ import json
 
 import geopandas as gpd
 import numpy as np
+import pytest
 import shapely
 
 from layers.base import PALETTES
@@ -61,3 +62,22 @@ def test_english_labels_and_minutes():
     assert specs[0].title == "kindergarten: reachable on foot within 5 min (300 m)"
     assert "synthetic" in specs[1].legend.note
     assert "none within reach" in specs[2].features["_tooltip"].iloc[0]
+
+
+@pytest.mark.slow
+def test_layers_from_a_coverage_model_on_the_demo(demo_path):
+    from gridmap.coverage import CoverageModel
+    from gridmap.network import build_network
+    from gridmap.store import open_store
+    from layers.service_circles import from_model
+
+    with open_store(demo_path) as st:
+        roads, buildings = st.read("roads"), st.read("buildings")
+        facilities, communities = st.read("facilities"), st.read("communities")
+    model = CoverageModel(build_network(roads), buildings, "clinic", facilities=facilities)
+    circles, coverage, uncovered = from_model(model, buildings, communities, "community")
+    assert len(circles.features) == int((facilities["type"] == "clinic").sum())
+    assert len(coverage.features) == len(communities)
+    assert len(uncovered.features) == int((~model.coverage["covered"]).sum())
+    served = coverage.features["served"].sum()
+    assert served == model.coverage["served"].sum()
