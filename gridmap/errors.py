@@ -14,6 +14,7 @@ __all__ = [
     "InputError",
     "StoreError",
     "StoreBusyError",
+    "ConflictError",
     "UnknownLayerError",
 ]
 
@@ -97,6 +98,22 @@ class StoreError(GridmapError):
 
 class StoreBusyError(StoreError):
     """Another process holds the store's write lock for longer than we wait."""
+
+
+class ConflictError(StoreError):
+    """A row changed since it was read: another user moved the incident first.
+
+    Parameters
+    ----------
+    what
+        What changed.
+    current_version
+        The row's version now, if it still exists.
+    """
+
+    def __init__(self, what: str, current_version: int | None = None, hint: str | None = None):
+        self.current_version = current_version
+        super().__init__(what, hint or "reload it and try again")
 
 
 class UnknownLayerError(GridmapError, KeyError):

@@ -7,6 +7,7 @@ backend passes exactly the same tests.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import sqlite3
 import subprocess
 import time
@@ -17,7 +18,13 @@ import pandas as pd
 import pytest
 import shapely
 
-from gridmap.errors import InputError, StoreBusyError, StoreError, UnknownLayerError
+from gridmap.errors import (
+    ConflictError,
+    InputError,
+    StoreBusyError,
+    StoreError,
+    UnknownLayerError,
+)
 from gridmap.schema import LAYERS
 from gridmap.store import empty_frame, open_store
 from gridmap.store.gpkg import GeoPackageStore
@@ -287,3 +294,81 @@ def test_bulk_writes_keep_geopackage_bookkeeping(tmp_path):
     with pytest.raises(InputError, match="I00002"):
         st.write({"incidents": _incidents(25_000)})  # duplicates caught on the bulk path too
     assert schema_objects() == before
+
+
+# -- moving an incident (optimistic version check) -------------------------------
+
+
+def _moved(store, incident_id: str, step: str) -> tuple[dict, list[dict]]:
+    row = store.read("incidents", where={"id": incident_id}).drop(columns="geometry").iloc[0]
+    row = row.to_dict()
+    row["step"] = step
+    row["updated_at"] = T0 + pd.Timedelta(hours=9)
+    event = {
+        "incident_id": incident_id,
+        "at": T0 + pd.Timedelta(hours=9),
+        "actor": "网格员",
+        "from_step": "closed",
+        "to_step": step,
+        "note": None,
+    }
+    return row, [event]
+
+
+def test_move_updates_the_row_appends_events_and_bumps_the_version(store):
+    store.write({"incidents": _incidents(2)})
+    row, events = _moved(store, "I00001", "evaluated")
+    store.move_incident(row, events, expected_version=7)
+    back = store.read("incidents", where={"id": "I00001"}).iloc[0]
+    assert back["step"] == "evaluated" and back["version"] == 8
+    assert back["updated_at"] == T0 + pd.Timedelta(hours=9)
+    assert back.geometry.equals(_incidents(2).geometry.iloc[1])  # the location is kept
+    other = store.read("incidents", where={"id": "I00000"}).iloc[0]
+    assert other["step"] == "closed" and other["version"] == 7
+    log = store.read("incident_events")
+    assert log["incident_id"].tolist() == ["I00001"] and log["to_step"].tolist() == ["evaluated"]
+
+
+def test_a_stale_move_is_refused_and_changes_nothing(store):
+    store.write({"incidents": _incidents(1)})
+    row, events = _moved(store, "I00000", "evaluated")
+    store.move_incident(row, events, expected_version=7)
+    with pytest.raises(ConflictError, match="version 7, now 8") as caught:
+        store.move_incident(row, events, expected_version=7)
+    assert caught.value.current_version == 8
+    assert store.count("incident_events") == 1
+    with pytest.raises(ConflictError, match="does not exist"):
+        store.move_incident({**row, "id": "NOPE"}, events, expected_version=1)
+
+
+def _race(address: str, start, results) -> None:
+    st = open_store(address)
+    row = st.read("incidents", where={"id": "I00000"}).drop(columns="geometry").iloc[0].to_dict()
+    row["step"] = "evaluated"
+    event = {"incident_id": "I00000", "at": T0, "actor": str(os.getpid()), "to_step": "evaluated"}
+    start.wait(30)
+    try:
+        st.move_incident(row, [event], expected_version=int(row["version"]))
+        results.put("won")
+    except ConflictError:
+        results.put("told")
+
+
+@pytest.mark.parametrize("rounds", [3])
+def test_two_people_moving_one_incident_one_wins(store, rounds):
+    ctx = mp.get_context("spawn")
+    store.write({"incidents": _incidents(1)})
+    for _ in range(rounds):
+        start, results = ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=_race, args=(store.address, start, results)) for _ in range(2)]
+        for p in procs:
+            p.start()
+        time.sleep(1.5)  # both have read the same version
+        start.set()
+        for p in procs:
+            p.join(60)
+        outcome = sorted(results.get(timeout=10) for _ in procs)
+        assert outcome == ["told", "won"]
+        store.write({"incidents": _incidents(1)}, mode="replace")
+    # Nothing lost: one event per round, the winner's.
+    assert store.count("incident_events") == rounds

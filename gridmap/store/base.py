@@ -17,7 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridmap.errors import InputError
+from gridmap.errors import ConflictError, InputError
 from gridmap.schema import LAYERS, LEVEL_LAYERS, Layer, layer
 
 __all__ = ["DTYPES", "Store", "cast_frame", "column_values", "conform", "empty_frame"]
@@ -260,6 +260,38 @@ class Store(abc.ABC):
             If a key already exists (append) or a row does not fit the schema.
         """
 
+    @abc.abstractmethod
+    def move_incident(
+        self,
+        row: Mapping[str, object],
+        events: Iterable[Mapping[str, object]],
+        *,
+        expected_version: int,
+    ) -> None:
+        """Save an incident's move: its new row and the events, in one transaction.
+
+        The optimistic version check makes concurrent moves safe: the row is
+        updated only if its stored version is still ``expected_version`` (the
+        version the caller read); it is then saved with version + 1. Of two
+        people moving the same incident at once, one wins and the other is told
+        the incident changed; nothing is lost.
+
+        Parameters
+        ----------
+        row
+            The incident's columns after the move (``id`` names it; geometry is
+            not changed). ``version`` in it is ignored: the store sets it.
+        events
+            The ``incident_events`` rows the move adds.
+        expected_version
+            The version the caller read.
+
+        Raises
+        ------
+        gridmap.errors.ConflictError
+            If the incident is gone or its version is no longer ``expected_version``.
+        """
+
     def replace_all(
         self,
         frames: Mapping[str, pd.DataFrame],
@@ -288,6 +320,48 @@ class Store(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.address!r})"
+
+
+def incident_update(row: Mapping[str, object], *, bool_as_int: bool) -> tuple[list[str], list]:
+    """Columns and values of an incident update (everything but id, geometry, version).
+
+    The values are converted as for inserts, so both backends store a move
+    exactly as they store an import.
+    """
+    lay = LAYERS["incidents"]
+    frame = pd.DataFrame([{k: v for k, v in dict(row).items() if k != "geometry"}])
+    missing = [c for c in lay.column_names if c not in frame]
+    if missing:
+        raise InputError(f"the incident row lacks {', '.join(missing)}", field=missing[0])
+    values = column_values(_cast_attrs(frame), lay, bool_as_int=bool_as_int)
+    cols = [c for c in lay.column_names if c not in ("id", "version")]
+    by_name = dict(zip(lay.column_names, values, strict=True))
+    return cols, [by_name[c][0] for c in cols]
+
+
+def _cast_attrs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The attribute columns of an incidents frame cast to the schema's dtypes."""
+    lay = LAYERS["incidents"]
+    out = {}
+    for col in lay.columns:
+        series = frame[col.name]
+        if col.type == "bool":
+            series = series.fillna(False)
+        if col.type == "datetime":
+            series = pd.to_datetime(series, utc=True).astype(DTYPES["datetime"])
+        out[col.name] = series.astype(DTYPES[col.type])
+    return pd.DataFrame(out)
+
+
+def conflict_error(incident_id: object, expected: int, found: int | None) -> ConflictError:
+    """The error of a move that lost the race (or names a missing incident)."""
+    if found is None:
+        return ConflictError(f"incident {incident_id} does not exist", hint="check the id")
+    return ConflictError(
+        f"incident {incident_id} changed since you read it (version {expected}, now {found}): "
+        "someone else moved it first",
+        current_version=found,
+    )
 
 
 def _sql_file(name: str) -> str:

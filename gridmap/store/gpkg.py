@@ -26,7 +26,16 @@ import shapely
 
 from gridmap.errors import InputError, StoreBusyError, StoreError
 from gridmap.schema import LAYERS, layer
-from gridmap.store.base import Store, cast_frame, column_values, conform, empty_frame, now_utc
+from gridmap.store.base import (
+    Store,
+    cast_frame,
+    column_values,
+    conflict_error,
+    conform,
+    empty_frame,
+    incident_update,
+    now_utc,
+)
 
 __all__ = ["GeoPackageStore"]
 
@@ -185,6 +194,39 @@ class GeoPackageStore(Store):
                 raise _duplicate_error(con, prepared, mode, exc) from None
             except BaseException:
                 con.execute("ROLLBACK")
+                raise
+
+    def move_incident(
+        self,
+        row: Mapping[str, object],
+        events: Iterable[Mapping[str, object]],
+        *,
+        expected_version: int,
+    ) -> None:
+        cols, values = incident_update(row, bool_as_int=True)
+        _, event_rows = _rows(
+            "incident_events", conform("incident_events", pd.DataFrame(list(events)))
+        )
+        event_cols = LAYERS["incident_events"].column_names
+        sets = ", ".join(f'"{c}" = ?' for c in cols)
+        with self._connection() as con:
+            _begin(con, self)
+            try:
+                cur = con.execute(
+                    f'UPDATE "incidents" SET {sets}, "version" = ? '
+                    'WHERE "id" = ? AND "version" = ?',
+                    [*values, expected_version + 1, row["id"], expected_version],
+                )
+                if cur.rowcount != 1:
+                    found = con.execute(
+                        'SELECT "version" FROM "incidents" WHERE "id" = ?', (row["id"],)
+                    ).fetchone()
+                    raise conflict_error(row["id"], expected_version, found[0] if found else None)
+                _insert(con, "incident_events", event_cols, event_rows)
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
                 raise
 
     def close(self) -> None:

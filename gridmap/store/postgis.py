@@ -28,7 +28,15 @@ from geoalchemy2 import Geometry
 
 from gridmap.errors import InputError, StoreError
 from gridmap.schema import LAYERS, layer
-from gridmap.store.base import Store, cast_frame, column_values, conform, now_utc
+from gridmap.store.base import (
+    Store,
+    cast_frame,
+    column_values,
+    conflict_error,
+    conform,
+    incident_update,
+    now_utc,
+)
 
 __all__ = ["HEAD_REVISION", "PostGISStore", "upgrade", "safe_url", "tables"]
 
@@ -299,6 +307,42 @@ class PostGISStore(Store):
                             f"ON CONFLICT (layer) DO UPDATE SET {updates}",
                             rows,
                         )
+        except sa.exc.OperationalError as exc:
+            raise _connect_error(self.address, exc) from None
+        except (sa.exc.IntegrityError, psycopg.errors.IntegrityError) as exc:
+            raise _integrity_error(getattr(exc, "orig", exc)) from None
+
+    def move_incident(
+        self,
+        row: Mapping[str, object],
+        events: Iterable[Mapping[str, object]],
+        *,
+        expected_version: int,
+    ) -> None:
+        import psycopg
+
+        cols, values = incident_update(row, bool_as_int=False)
+        event_cols, event_rows = _copy_rows(
+            "incident_events", conform("incident_events", pd.DataFrame(list(events)))
+        )
+        sets = ", ".join(f"{c} = %s" for c in cols)
+        try:
+            with self.engine.begin() as conn:
+                raw = conn.connection.driver_connection
+                with raw.cursor() as cur:
+                    # The row lock taken by UPDATE makes a concurrent mover wait for
+                    # this transaction; it then finds the version changed.
+                    cur.execute(
+                        f"UPDATE incidents SET {sets}, version = %s WHERE id = %s AND version = %s",
+                        [*values, expected_version + 1, row["id"], expected_version],
+                    )
+                    if cur.rowcount != 1:
+                        cur.execute("SELECT version FROM incidents WHERE id = %s", (row["id"],))
+                        found = cur.fetchone()
+                        raise conflict_error(
+                            row["id"], expected_version, found[0] if found else None
+                        )
+                    _copy(cur, "incident_events", event_cols, event_rows)
         except sa.exc.OperationalError as exc:
             raise _connect_error(self.address, exc) from None
         except (sa.exc.IntegrityError, psycopg.errors.IntegrityError) as exc:
