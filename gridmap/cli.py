@@ -647,6 +647,177 @@ def _write_table(frame, out: Path) -> None:
             tmp.unlink()
 
 
+# -- incidents --------------------------------------------------------------
+
+
+@cli.group()
+def incidents() -> None:
+    """Incidents: import a feed, move a case through its closed loop."""
+
+
+@incidents.command("import")
+@click.argument("store")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--crs", default=None, help="The file's CRS when it declares none [CSV: EPSG:4326].")
+@click.option(
+    "--offset",
+    type=click.Choice(["gcj02", "bd09"]),
+    default=None,
+    help="Coordinates from AMap/Tencent (gcj02) or Baidu (bd09): shift them back to WGS 84.",
+)
+@click.option("--map", "maps", multiple=True, metavar="SRC=DST", help="Rename a file column.")
+@click.option(
+    "--tz",
+    default="Asia/Shanghai",
+    show_default=True,
+    help="Time zone of times written without one (hotline exports are in Beijing time).",
+)
+@click.option("--strict", is_flag=True, help="Import nothing if any row is bad.")
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the rejected rows [default: FILE.rejects.csv beside the file].",
+)
+def incidents_import(
+    store: str,
+    file: Path,
+    crs: str | None,
+    offset: str | None,
+    maps: tuple[str, ...],
+    tz: str,
+    strict: bool,
+    report: Path | None,
+) -> None:
+    """Import incidents from FILE (CSV or GeoJSON): good rows in, bad rows to a report.
+
+    Each row is checked (coordinates inside the district and in a grid, known
+    category, source and step, parseable times, closed not before reported,
+    unique id); the good rows go in in one transaction, and every rejected row
+    is listed in the report with its row number and the reason. With --strict
+    nothing is imported if any row is bad. The grid (and the building within
+    30 m) comes from the location.
+    """
+    from gridmap.ingest import read_incident_file, write_reject_report
+    from gridmap.store import open_store
+
+    with open_store(store) as st:
+        districts = st.read("districts")
+        result = read_incident_file(
+            file,
+            grids=st.read("grids"),
+            buildings=st.read("buildings", columns=["code", "grid_code"]),
+            district=districts.geometry.union_all() if len(districts) else None,
+            existing_ids=st.keys("incidents"),
+            crs=crs,
+            offset=offset,
+            mapping=_parse_map(maps),
+            strict=strict,
+            tz=tz,
+        )
+        if len(result.good):
+            st.write(
+                {"incidents": result.good, "incident_events": result.events},
+                metadata=[
+                    {
+                        "layer": "incidents",
+                        "source": f"imported from {file.name}",
+                        "licence": "unknown",
+                        "synthetic": False,
+                    }
+                ],
+            )
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"imported {len(result.good):,} incidents into {store}")
+    if len(result.rejects):
+        target = report or file.with_name(file.stem + ".rejects.csv")
+        write_reject_report(result.rejects, target)
+        rows = result.rejects["row"].nunique()
+        click.echo(f"rejected {rows:,} row(s): see {target}")
+
+
+@incidents.command("move")
+@click.argument("store")
+@click.argument("incident_id")
+@click.option("--to", "to_step", default=None, help="The next step (e.g. dispatched, closed).")
+@click.option("--actor", default="gridmap", show_default=True, help="Who moves it.")
+@click.option("--note", default=None, help="A note kept with the event.")
+@click.option("--department", default=None, help="The department (when dispatching).")
+@click.option(
+    "--closed-level",
+    type=click.Choice(["grid", "community", "subdistrict", "district", "department"]),
+    default=None,
+    help="Where the case was settled (when closing).",
+)
+@click.option(
+    "--satisfaction",
+    type=click.Choice(["satisfied", "basically_satisfied", "dissatisfied"]),
+    default=None,
+    help="The resident's answer (when evaluating).",
+)
+@click.option("--transfer", "transfer_to", default=None, metavar="DEPT", help="Transfer to DEPT.")
+@click.option(
+    "--whistle", "whistle_to", default=None, metavar="DEPT", help="Blow the whistle: call DEPT in."
+)
+@click.option("--hours", type=float, default=None, help="The whistle's response deadline in hours.")
+def incidents_move(
+    store: str,
+    incident_id: str,
+    to_step: str | None,
+    actor: str,
+    note: str | None,
+    department: str | None,
+    closed_level: str | None,
+    satisfaction: str | None,
+    transfer_to: str | None,
+    whistle_to: str | None,
+    hours: float | None,
+) -> None:
+    """Move incident INCIDENT_ID one step through the closed loop (or transfer, or whistle).
+
+    Only the moves of the state machine are allowed (collected → registered | voided →
+    dispatched → handling → reported_back → closed | back to handling → evaluated);
+    a refused move says which moves are possible. If someone else moved the case
+    since it was read, nothing is saved and you are told to reload.
+    """
+    from datetime import UTC, datetime
+
+    from gridmap import incidents as inc
+    from gridmap.store import open_store
+
+    chosen = [x for x in (to_step, transfer_to, whistle_to) if x]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --to STEP, --transfer DEPT, --whistle DEPT")
+    with open_store(store) as st:
+        found = st.read("incidents", where={"id": incident_id})
+        if found.empty:
+            raise InputError(f"no incident has the id '{incident_id}'", field="id")
+        row = found.drop(columns="geometry").iloc[0].to_dict()
+        now = datetime.now(UTC)
+        if transfer_to:
+            new, events = inc.transfer(row, department=transfer_to, actor=actor, at=now, note=note)
+        elif whistle_to:
+            kwargs = {} if hours is None else {"hours": hours}
+            new, events = inc.whistle(
+                row, department=whistle_to, actor=actor, at=now, note=note, **kwargs
+            )
+        else:
+            new, events = inc.move(
+                row,
+                to_step,
+                actor=actor,
+                at=now,
+                note=note,
+                department=department,
+                closed_level=closed_level,
+                satisfaction=satisfaction,
+            )
+        st.move_incident(new, events, expected_version=int(row["version"]))
+    moves = ", ".join(f"{e['from_step']} → {e['to_step']}" for e in events)
+    click.echo(f"incident {incident_id}: {moves} (version {int(row['version']) + 1})")
+
+
 # -- db ---------------------------------------------------------------------
 
 

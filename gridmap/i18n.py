@@ -172,6 +172,28 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "stat.count": ("总数", "total"),
     "stat.open": ("未办结", "open"),
     "stat.none": ("无", "none"),
+    # Incident KPIs of a unit (gridmap.incidents.unit_metrics_one); the
+    # step_* and category_* counts are labelled from the step and category groups.
+    "incident.count": ("事件总数", "incidents"),
+    "incident.open": ("未办结", "open"),
+    "incident.overdue": ("超期", "overdue"),
+    "incident.closed": ("已结案", "closed"),
+    "incident.on_time": ("按时办结", "closed on time"),
+    "incident.on_time_closure_rate": ("按时办结率", "on-time closure rate"),
+    "incident.median_hours_to_close": ("办结时长中位数（小时）", "median hours to close"),
+    "incident.p90_hours_to_close": ("办结时长90分位（小时）", "90th percentile hours to close"),
+    "incident.grid_level": ("网格内办结", "closed in the grid"),
+    "incident.grid_level_share": (
+        "小事不出网格率",
+        "closed at grid level (small matters stay in the grid)",
+    ),
+    "incident.transferred_twice": ("转派两次及以上", "transferred twice or more"),
+    "incident.reworked": ("发回重办", "sent back for rework"),
+    "incident.rework_rate": ("发回重办率", "rework rate"),
+    "incident.answered": ("回访评价数", "evaluated"),
+    "incident.satisfied": ("满意及基本满意", "satisfied or basically satisfied"),
+    "incident.satisfaction_rate": ("满意率", "satisfaction rate"),
+    "incident.whistled": ("街乡吹哨", "whistled (escalated)"),
     "stat.yes": ("是", "yes"),
     "stat.no": ("否", "no"),
     "party.grids": ("网格数", "grids"),
@@ -190,6 +212,17 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "party.subdistricts": ("街道数", "subdistricts"),
     "party.branches_per_subdistrict": ("每街道网格党支部数", "branches per subdistrict"),
 }
+
+
+def _incident_count_labels() -> None:
+    """``incident.step_<s>`` / ``incident.category_<c>``: the step and category labels."""
+    for key, pair in list(CATALOGUE.items()):
+        group, _, name = key.partition(".")
+        if group in ("step", "category"):
+            CATALOGUE[f"incident.{group}_{name}"] = pair
+
+
+_incident_count_labels()
 
 
 def t(key: str, lang: str = "zh") -> str:

@@ -59,8 +59,9 @@ def unit_stats(layers: Mapping[str, pd.DataFrame], code: str | None = None) -> d
         no buildings; ``None`` when no layer has the figure); ``party`` (see
         :func:`gridmap.party.party_coverage`); ``facilities`` (count per
         facility type located in the unit, every type listed); ``incidents``
-        (``count`` located in the unit and ``open``: not closed, evaluated or
-        voided).
+        (the KPIs of :func:`gridmap.incidents.unit_metrics_one`, by the
+        incidents' grid codes); ``coverage`` (life-circle coverage, see
+        :func:`gridmap.coverage.unit_service_figures`; None without roads).
 
     Raises
     ------
@@ -90,9 +91,24 @@ def unit_stats(layers: Mapping[str, pd.DataFrame], code: str | None = None) -> d
     out.update(_people(layers, buildings, code))
     out["party"] = party_coverage(layers, code)
     out["facilities"] = _facilities(layers, geom, crs)
-    out["incidents"] = _incidents(layers, geom, crs)
+    out["incidents"] = _incident_kpis(layers.get("incidents"), code)
     out["coverage"] = _life_circle(layers, code)
     return out
+
+
+def _incident_kpis(incidents: pd.DataFrame | None, code: str) -> dict[str, Any]:
+    """The unit's incident KPIs (by the incidents' grid codes), over all their time."""
+    from gridmap.incidents import unit_metrics_one
+
+    if incidents is None or "grid_code" not in incidents:
+        return {"count": 0, "open": 0}
+    if level_of(code) == "building":
+        # A building's incidents are those located at it (within 30 m).
+        if "building_code" not in incidents:
+            return {"count": 0, "open": 0}
+        mine = incidents["building_code"].astype("str").eq(code).fillna(False).to_numpy(bool)
+        return unit_metrics_one(incidents[mine], code[: len(code) - 3])
+    return unit_metrics_one(incidents, code)
 
 
 def _life_circle(layers: Mapping[str, pd.DataFrame], code: str) -> dict[str, Any] | None:
@@ -137,7 +153,7 @@ def store_unit_stats(store: Store, code: str | None = None) -> dict[str, Any]:
         if len(found):
             bbox = tuple(found.total_bounds)
             layers["facilities"] = store.read("facilities", bbox=bbox)
-            layers["incidents"] = store.read("incidents", bbox=bbox, columns=["step"])
+        layers["incidents"] = store.read("incidents")
         out = unit_stats(layers, code)
         out["coverage"] = _life_circle(
             {name: store.read(name) for name in ("roads", "buildings", "facilities")}, code
@@ -170,10 +186,9 @@ def store_unit_stats(store: Store, code: str | None = None) -> dict[str, Any]:
     bbox = tuple(geom.bounds) if geom is not None and not geom.is_empty else None
     points = {
         "facilities": store.read("facilities", bbox=bbox, columns=["type"]) if bbox else None,
-        "incidents": store.read("incidents", bbox=bbox, columns=["step"]) if bbox else None,
     }
     out["facilities"] = _facilities(points, geom, STORAGE_CRS)
-    out["incidents"] = _incidents(points, geom, STORAGE_CRS)
+    out["incidents"] = _incident_kpis(store.read("incidents"), code)
     # Coverage is walked along the whole network: facilities outside the unit
     # serve its residents too, so this part reads the three layers whole.
     out["coverage"] = _life_circle(
@@ -229,7 +244,12 @@ def format_stats(stats: Mapping[str, Any], lang: str = "zh") -> str:
 # -- helpers --------------------------------------------------------------------
 
 # The catalogue group labelling the keys of each nested dict.
-_GROUPS = {"party": "party", "facilities": "facility", "incidents": "stat", "coverage": "coverage"}
+_GROUPS = {
+    "party": "party",
+    "facilities": "facility",
+    "incidents": "incident",
+    "coverage": "coverage",
+}
 _UNITS = {"area_km2": " km²"}
 
 
@@ -310,16 +330,6 @@ def _facilities(layers: Mapping[str, pd.DataFrame], geom: Any, crs: Any) -> dict
         for ft, n in frame.loc[inside, "type"].astype("str").value_counts().items():
             counts[ft] = int(n)
     return counts
-
-
-def _incidents(layers: Mapping[str, pd.DataFrame], geom: Any, crs: Any) -> dict[str, int]:
-    """Incidents located in the unit: all, and those still open."""
-    frame = layers.get("incidents")
-    inside = _inside(frame, geom, crs)
-    if not inside.any():
-        return {"count": 0, "open": 0}
-    steps = frame.loc[inside, "step"].astype("str") if "step" in frame else pd.Series(dtype="str")
-    return {"count": int(inside.sum()), "open": int((~steps.isin(CLOSED_STEPS)).sum())}
 
 
 def _py(value: Any) -> Any:
