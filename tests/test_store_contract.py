@@ -341,12 +341,13 @@ def test_a_stale_move_is_refused_and_changes_nothing(store):
         store.move_incident({**row, "id": "NOPE"}, events, expected_version=1)
 
 
-def _race(address: str, start, results) -> None:
+def _race(address: str, both_read, results) -> None:
     st = open_store(address)
     row = st.read("incidents", where={"id": "I00000"}).drop(columns="geometry").iloc[0].to_dict()
     row["step"] = "evaluated"
     event = {"incident_id": "I00000", "at": T0, "actor": str(os.getpid()), "to_step": "evaluated"}
-    start.wait(30)
+    # Neither moves before both have read the same version, however slow a start-up is.
+    both_read.wait(60)
     try:
         st.move_incident(row, [event], expected_version=int(row["version"]))
         results.put("won")
@@ -359,12 +360,12 @@ def test_two_people_moving_one_incident_one_wins(store, rounds):
     ctx = mp.get_context("spawn")
     store.write({"incidents": _incidents(1)})
     for _ in range(rounds):
-        start, results = ctx.Event(), ctx.Queue()
-        procs = [ctx.Process(target=_race, args=(store.address, start, results)) for _ in range(2)]
+        both_read, results = ctx.Barrier(2), ctx.Queue()
+        procs = [
+            ctx.Process(target=_race, args=(store.address, both_read, results)) for _ in range(2)
+        ]
         for p in procs:
             p.start()
-        time.sleep(1.5)  # both have read the same version
-        start.set()
         for p in procs:
             p.join(60)
         outcome = sorted(results.get(timeout=10) for _ in procs)
