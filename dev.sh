@@ -60,9 +60,10 @@ demo)
     exec "$VENV/bin/gridmap" demo "$@"
     ;;
 test)
-    # gdal-bin: the tests open exported files with GDAL's own ogrinfo.
-    # postgresql-15-postgis-3: the tests start a throwaway PostGIS cluster.
-    apt_install gdal-bin postgresql-15-postgis-3
+    # gdal-bin: the tests open exported files with GDAL's own ogrinfo; PostGIS for the
+    # throwaway test cluster; Chromium (driven by Playwright, never downloaded) and a CJK
+    # font for the browser tests and their screenshots.
+    apt_install gdal-bin postgresql-15-postgis-3 chromium fonts-wqy-microhei
     python_setup test
     set +e
     "$VENV/bin/python" -m pytest "$@"

@@ -160,10 +160,34 @@ def demo(
     residents = int(layers["buildings"]["population"].sum())
     click.echo(f"  residents {residents:,} (synthetic: only the boundary and the names are real)")
     if not no_serve:
-        click.echo(
-            "The dashboard is not part of this version yet; open the store in QGIS, "
-            f"or run `gridmap stats {out}` and `gridmap validate {out}`."
-        )
+        _serve(out, host="127.0.0.1", port=8050, lang=_lang(ctx), production=False)
+
+
+# -- serve ------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("store", required=False)
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8050, show_default=True)
+@click.option(
+    "--production",
+    is_flag=True,
+    help="Serve with waitress (a production WSGI server) instead of Dash's development server.",
+)
+@click.pass_context
+def serve(ctx: click.Context, store: str | None, host: str, port: int, production: bool) -> None:
+    """Serve the dashboard of STORE: drill-down map, figures, layers (Ctrl+C stops it)."""
+    _serve(_store_address(store), host=host, port=port, lang=_lang(ctx), production=production)
+
+
+def _serve(store: str, *, host: str, port: int, lang: str, production: bool) -> None:
+    """Start the dashboard (``gridmap serve`` and ``gridmap demo`` share it)."""
+    from gridmap.app import run
+
+    shown = _masked(store) if "://" in store else store
+    click.echo(f"dashboard of {shown}: http://{host}:{port}/  (Ctrl+C stops it)")
+    run(store, host=host, port=port, lang=lang, production=production)
 
 
 def _masked(url: str) -> str:
@@ -333,10 +357,10 @@ def import_(
 
 @cli.command()
 @click.argument("store", required=False)
-@click.option("--layer", "layer_name", required=True, help="The layer to export.")
+@click.option("--layer", "layer_name", default=None, help="The layer to export (with --out).")
 @click.option(
     "--out",
-    required=True,
+    default=None,
     type=click.Path(dir_okay=False, path_type=Path),
     help="The file to write: .gpkg, .geojson or .csv (UTF-8 with BOM, codes as text).",
 )
@@ -347,16 +371,83 @@ def import_(
     default=None,
     help="The format, when the file name's ending does not say it.",
 )
-def export(store: str, layer_name: str, out: Path, fmt: str | None) -> None:
-    """Export a layer of STORE to a file QGIS and GDAL open."""
+@click.option(
+    "--html",
+    "html_out",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a map as one self-contained HTML page that works offline (no tiles, no CDN).",
+)
+@click.option(
+    "--unit",
+    default=None,
+    metavar="CODE",
+    help="With --html: map this unit (any level above buildings) and what lies under it "
+    "[default: the district].",
+)
+@click.option(
+    "--layers",
+    "layer_groups",
+    default="grids,party,service_circles,incidents",
+    show_default=True,
+    metavar="LIST",
+    help="With --html: comma-separated layers: grids (units below the unit by households), "
+    "party, service_circles (clinics, needs roads), incidents (density heatmap).",
+)
+@click.pass_context
+def export(
+    ctx: click.Context,
+    store: str,
+    layer_name: str | None,
+    out: Path | None,
+    fmt: str | None,
+    html_out: Path | None,
+    unit: str | None,
+    layer_groups: str,
+) -> None:
+    """Export a layer of STORE to a file QGIS and GDAL open, or a map to an HTML page.
+
+    `--layer NAME --out FILE` writes a layer's rows; `--html FILE` writes a map of
+    the district (or of `--unit CODE`) with the chosen `--layers`, in the language
+    of `--lang`. Both may be given at once.
+    """
     store = _store_address(store)
-    from gridmap.io import write_layer_file
     from gridmap.store import open_store
 
-    with open_store(store) as st:
-        frame = st.read(layer_name)
-    path = write_layer_file(frame, out, layer=layer_name, fmt=fmt)
-    click.echo(f"exported {len(frame):,} rows of {layer_name} to {path}")
+    if html_out is None and (layer_name is None or out is None):
+        raise click.UsageError("give --layer NAME and --out FILE, or --html FILE (or both)")
+    if (layer_name is None) != (out is None):
+        raise click.UsageError("--layer and --out go together")
+    if layer_name is not None and out is not None:
+        from gridmap.io import write_layer_file
+
+        with open_store(store) as st:
+            frame = st.read(layer_name)
+        path = write_layer_file(frame, out, layer=layer_name, fmt=fmt)
+        click.echo(f"exported {len(frame):,} rows of {layer_name} to {path}")
+    if html_out is not None:
+        from layers.folium_map import LAYER_GROUPS, store_map, write_html
+
+        groups = [g.strip() for g in layer_groups.split(",") if g.strip()]
+        unknown = [g for g in groups if g not in LAYER_GROUPS]
+        if unknown or not groups:
+            raise InputError(
+                f"unknown layer(s) {', '.join(unknown) or '(none)'}",
+                field="--layers",
+                hint=f"choose from {','.join(LAYER_GROUPS)}",
+            )
+        if not html_out.parent.exists():
+            raise InputError(f"the folder of --html {html_out} does not exist", hint="create it")
+        t0 = time.perf_counter()
+        drawn = store_map(store, unit=unit, groups=groups, lang=_lang(ctx))
+        for note in drawn.notes:
+            click.echo(f"note: {note}", err=True)
+        write_html(drawn.specs, html_out, title=drawn.title, lang=_lang(ctx), hidden=drawn.hidden)
+        size = html_out.stat().st_size
+        click.echo(
+            f"wrote a map of {len(drawn.specs)} layers ({size / 1e6:.1f} MB) to {html_out} "
+            f"({time.perf_counter() - t0:.1f} s)"
+        )
 
 
 # -- import-osm -------------------------------------------------------------

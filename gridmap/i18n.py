@@ -211,6 +211,50 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "party.members_per_100_households": ("每百户党员数", "members per 100 households"),
     "party.subdistricts": ("街道数", "subdistricts"),
     "party.branches_per_subdistrict": ("每街道网格党支部数", "branches per subdistrict"),
+    # The dashboard (gridmap.app).
+    "app.title": ("网格化治理地图", "Grid governance map"),
+    "app.lang_switch": ("English", "中文"),
+    "app.synthetic": ("演示数据为合成数据", "Demo data are synthetic"),
+    "app.numbers": ("数据概览", "Figures"),
+    "app.layers": ("图层", "Layers"),
+    "app.measure": ("着色指标", "Colour by"),
+    "app.layer.units": ("单元着色", "Units"),
+    "app.layer.party": ("党组织覆盖", "Party organisations"),
+    "app.layer.circles": ("15分钟生活圈", "Service circles"),
+    "app.layer.heatmap": ("事件热力图", "Incident heatmap"),
+    "app.facility_type": ("设施类型", "Facility type"),
+    "app.minutes": ("步行分钟", "Minutes on foot"),
+    "app.months": ("月份范围", "Months"),
+    "app.categories": ("事件类别（不选为全部）", "Categories (none: all)"),
+    "app.trend": ("每月事件数", "Incidents per month"),
+    "app.month": ("月", "month"),
+    # Each type is judged at its own standard distance (300/500/1000 m), so "步行可达"
+    # rather than "15-minute" for the 5- and 10-minute types.
+    "app.coverage_of": ("步行可达覆盖：{what}", "within walking reach: {what}"),
+    "app.click_to_open": ("点击进入", "click to open"),
+    "app.building": ("楼栋信息", "Building"),
+    "app.building_use": ("用途", "use"),
+    "app.party_group": ("楼栋党组织", "party organisation"),
+    "app.open_incidents": ("未办结事件", "open incidents"),
+    "app.none": ("无", "none"),
+    "app.members": ("党员 {n} 人", "{n} members"),
+    "app.breadcrumb": ("当前位置", "You are here"),
+    "app.empty_store": (
+        "数据库中没有区级数据，无法显示地图。请先运行 `gridmap demo` 或导入区界。",
+        "The store holds no district, so there is no map to show. "
+        "Run `gridmap demo` or import a district boundary first.",
+    ),
+    "app.unknown_unit": (
+        "没有编码为 {code} 的单元，已显示全区。",
+        "No unit has the code {code}; showing the whole district.",
+    ),
+    "app.no_incidents": ("数据库中没有事件数据。", "The store holds no incidents."),
+    "app.no_roads": (
+        "数据库中没有道路数据：底图仅显示区界，生活圈覆盖无法计算。",
+        "The store holds no roads: the basemap shows the boundary only "
+        "and service coverage cannot be computed.",
+    ),
+    "app.layer_failed": ("图层无法显示：{error}", "The layer cannot be shown: {error}"),
 }
 
 

@@ -58,6 +58,10 @@ def test_help_of_every_command(capsys):
         ["info"],
         ["import-osm"],
         ["db", "upgrade"],
+        ["serve"],
+        ["coverage"],
+        ["incidents", "import"],
+        ["incidents", "move"],
     ):
         rc, out, _ = run(capsys, *cmd, "--help")
         assert rc == 0

@@ -8,8 +8,11 @@ PostGIS with the same environment variable the compose file sets.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -44,21 +47,64 @@ def test_compose_runs_the_tested_start_script():
     assert "RUN pip install --no-cache-dir -c constraints.txt ." in dockerfile
 
 
-@pytest.mark.slow
-def test_start_script_migrates_and_loads_the_demo_once(postgis_url):
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": postgis_url, "PATH": f"{BIN}:{os.environ['PATH']}"}
-    first = subprocess.run(
-        ["sh", str(ROOT / "docker/start.sh")], env=env, capture_output=True, text=True
+def _start(env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["sh", str(ROOT / "docker/start.sh")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    assert first.returncode == 0, first.stderr
-    assert "schema upgraded from none to" in first.stdout
+
+
+def _wait_served(proc: subprocess.Popen, url: str, timeout: float = 180.0) -> str:
+    """Wait until the dashboard answers at ``url``; return the page."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"start.sh ended early: {proc.stderr.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.read().decode()
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError("the dashboard did not answer in time")
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    proc.terminate()
+    out, _ = proc.communicate(timeout=30)
+    return out
+
+
+@pytest.mark.slow
+def test_start_script_migrates_loads_the_demo_once_and_serves(postgis_url):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "GRIDMAP_DATABASE_URL": postgis_url,
+        "GRIDMAP_HOST": "127.0.0.1",
+        "GRIDMAP_PORT": str(port),
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+    }
+    url = f"http://127.0.0.1:{port}/"
+    first = _start(env)
+    try:
+        page = _wait_served(first, url)
+    finally:
+        out = _stop(first)
+    assert "schema upgraded from none to" in out
+    assert "_dash-config" in page  # the Dash app, served by waitress
     with open_store(postgis_url) as st:
         counts = st.counts()
     assert counts["districts"] == 1 and counts["incidents"] >= 50_000
-    again = subprocess.run(
-        ["sh", str(ROOT / "docker/start.sh")], env=env, capture_output=True, text=True
-    )
-    assert again.returncode == 0, again.stderr
-    assert "nothing to do" in again.stdout and "left as it is" in again.stdout
+    again = _start(env)
+    try:
+        _wait_served(again, url)
+    finally:
+        out = _stop(again)
+    assert "nothing to do" in out and "left as it is" in out
     with open_store(postgis_url) as st:
         assert st.counts() == counts

@@ -1,0 +1,32 @@
+/* gridmap's one style function for every dash-leaflet GeoJSON layer.
+ *
+ * dash-leaflet resolves {"variable": "gridmapStyle.fromProperties"} to this
+ * function and calls it as fn(feature, context), context being the component's
+ * props. The drill-down layer gets its styles through `hideout.styles`
+ * ({code: Leaflet path options}), so changing the measure re-sends that small
+ * table only, never the geometry; every other layer carries `_style` in its
+ * feature properties (computed in Python by layers/*, the same as the export).
+ */
+window.gridmapStyle = {
+  fromProperties: function (feature, context) {
+    var props = feature.properties || {};
+    var hideout = (context && context.hideout) || {};
+    var styles = hideout.styles || {};
+    var style = props._style || hideout.default || {};
+    if (props.code !== undefined && styles[props.code]) {
+      style = styles[props.code];
+    }
+    if (props.code !== undefined) {
+      // A class per unit lets tests (and people debugging) find a unit's path by
+      // its code. Leaflet applies className when the path is created only, which
+      // is enough: a level's geometry is created once.
+      style = Object.assign({}, style, {className: "gm-unit gm-unit-" + props.code});
+    }
+    return style;
+  },
+  // Points (party central households) are drawn as circle markers with their style.
+  pointToLayer: function (feature, latlng) {
+    var style = (feature.properties && feature.properties._style) || {};
+    return L.circleMarker(latlng, style);
+  }
+};

@@ -1,0 +1,91 @@
+"""The gridmap dashboard: a Dash Pages app over one store.
+
+:func:`create_app` makes the app; ``gridmap serve STORE`` runs it. The pages in
+:mod:`gridmap.app.pages` own their layouts and callbacks (``@dash.callback``,
+never ``app.callback``), so they never import the app: they find the store
+through the Flask config the app sets (``GRIDMAP_STORE``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import dash
+
+__all__ = ["create_app", "run"]
+
+_PAGES = Path(__file__).resolve().parent / "pages"
+
+
+def create_app(store_address: str, *, lang: str = "zh") -> dash.Dash:
+    """The dashboard of the store at ``store_address``.
+
+    Parameters
+    ----------
+    store_address
+        A ``.gpkg`` path or a ``postgresql://`` URL.
+    lang
+        The default language of the pages (``zh`` or ``en``); ``?lang=`` in
+        the URL overrides it per view.
+
+    Returns
+    -------
+    dash.Dash
+        The app; ``app.server`` is its Flask (WSGI) server.
+    """
+    import dash
+    from dash import html
+
+    from gridmap.i18n import LANGS, t
+    from gridmap.resources import assets_dir
+
+    if lang not in LANGS:
+        raise ValueError(f"unknown language {lang!r}; use one of {', '.join(LANGS)}")
+    app = dash.Dash(
+        "gridmap.app",
+        use_pages=True,
+        pages_folder=str(_PAGES),
+        assets_folder=str(assets_dir()),
+        # Only the app's own files: assets/vendor/ holds a second Leaflet for the
+        # folium export, which would replace dash-leaflet's `window.L` and break
+        # its circle markers. (assets_ignore matches file names, not paths.)
+        assets_ignore=r"^(?!gridmap\.css$|layer_style\.js$).*",
+        title=t("app.title", lang),
+        # The page's components exist only once the page is rendered.
+        suppress_callback_exceptions=True,
+        # Everything from the app itself: no CDN (the machines may be offline).
+        serve_locally=True,
+        update_title=None,
+    )
+    app.server.config["GRIDMAP_STORE"] = str(store_address)
+    app.server.config["GRIDMAP_LANG"] = lang
+    app.layout = html.Div([dash.page_container], className="gm-root")
+    return app
+
+
+def run(
+    store_address: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8050,
+    lang: str = "zh",
+    production: bool = False,
+) -> None:
+    """Serve the dashboard until interrupted (Dash's server, or waitress with ``production``).
+
+    The store is opened (and its level layers read) before the server starts,
+    so a wrong address fails at once instead of on the first page view.
+    """
+    from gridmap.app.data import get_source
+
+    source = get_source(str(store_address))
+    source.units("district")  # read the level layers now: the first page paints fast
+    app = create_app(store_address, lang=lang)
+    if production:
+        from waitress import serve
+
+        serve(app.server, host=host, port=port, threads=8)
+    else:
+        app.run(host=host, port=port, debug=False)

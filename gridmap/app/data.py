@@ -1,0 +1,251 @@
+"""Data access for the dashboard: one :class:`Source` per store, read once, cached.
+
+The dashboard asks the same questions again and again (the subdistricts of the
+district, the figures of the unit on screen …). A :class:`Source` reads each
+level layer once and answers from memory; only what is costly and per unit
+(:func:`gridmap.stats.store_unit_stats`) is cached per code. Everything here
+is plain Python and pandas, so the page callbacks stay thin and the tests call
+the same functions the callbacks call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from gridmap.codes import level_of
+from gridmap.errors import CodeError, GridmapError
+from gridmap.schema import LEVEL_LAYERS, LEVELS
+
+__all__ = ["Source", "get_source", "child_level", "UnitNotFoundError"]
+
+#: The unit columns every level frame carries (besides its geometry).
+_UNIT_COLUMNS = ("code", "name")
+#: Counts summed from the buildings onto every unit above them.
+_COUNTS = ("households", "population", "elderly", "children")
+#: Road kinds drawn on the offline basemap: the main roads only, so the
+#: basemap stays light (a few hundred lines) and readable on a wall display.
+MAIN_ROADS = ("motorway", "trunk", "primary", "secondary")
+#: Simplification tolerance of basemap lines, in degrees (~5 m): invisible at
+#: district zoom, and it halves the bytes sent.
+_SIMPLIFY_DEG = 5e-5
+
+_SOURCES: dict[str, Source] = {}
+_SOURCES_LOCK = threading.Lock()
+
+
+class UnitNotFoundError(GridmapError):
+    """A unit code that is malformed or not in the store."""
+
+
+def child_level(level: str) -> str | None:
+    """The level below ``level`` (``None`` below a building)."""
+    i = LEVELS.index(level)
+    return LEVELS[i + 1] if i + 1 < len(LEVELS) else None
+
+
+def get_source(address: str) -> Source:
+    """The process's :class:`Source` of the store at ``address`` (created on first use)."""
+    with _SOURCES_LOCK:
+        if address not in _SOURCES:
+            _SOURCES[address] = Source(address)
+        return _SOURCES[address]
+
+
+class Source:
+    """A store as the dashboard sees it: level frames with their totals, cached.
+
+    Parameters
+    ----------
+    address
+        A ``.gpkg`` path or ``postgresql://`` URL, as :func:`gridmap.store.open_store` takes.
+    """
+
+    def __init__(self, address: str) -> None:
+        from gridmap.store import open_store
+
+        self.address = str(address)
+        self.store = open_store(self.address)
+        self._lock = threading.Lock()
+        self._stats: dict[str, dict[str, Any]] = {}
+        self._network = None
+
+    # -- layers -------------------------------------------------------------
+
+    @cached_property
+    def buildings(self) -> gpd.GeoDataFrame:
+        """Every building (EPSG:4326)."""
+        return self.store.read("buildings")
+
+    @cached_property
+    def incidents(self) -> gpd.GeoDataFrame:
+        """Every incident (EPSG:4326)."""
+        return self.store.read("incidents")
+
+    @cached_property
+    def party_orgs(self) -> gpd.GeoDataFrame:
+        """Every party organisation (EPSG:4326)."""
+        return self.store.read("party_orgs")
+
+    @cached_property
+    def roads(self) -> gpd.GeoDataFrame:
+        """Every road (EPSG:4326)."""
+        return self.store.read("roads")
+
+    @cached_property
+    def facilities(self) -> gpd.GeoDataFrame:
+        """Every facility (EPSG:4326)."""
+        return self.store.read("facilities")
+
+    @cached_property
+    def synthetic(self) -> bool:
+        """Whether the store's metadata marks any layer as synthetic."""
+        meta = self.store.read("metadata")
+        if meta.empty or "synthetic" not in meta:
+            return False
+        return bool(meta["synthetic"].astype("boolean").fillna(False).any())
+
+    @cached_property
+    def _units(self) -> dict[str, gpd.GeoDataFrame]:
+        """Each level's units with their counts summed from the buildings, by code."""
+        out: dict[str, gpd.GeoDataFrame] = {}
+        b = self.buildings
+        for level in LEVELS:
+            name = LEVEL_LAYERS[level]
+            if level == "building":
+                frame = b.copy()
+                # Buildings have no name: their serial (the last 3 digits) reads as one.
+                frame["name"] = frame["code"].astype("str").str[-3:]
+                frame["buildings"] = 1
+            else:
+                frame = self.store.read(name)
+                frame = frame[[*_UNIT_COLUMNS, "geometry"]].copy()
+                width = len(frame["code"].iloc[0]) if len(frame) else 0
+                if len(b) and width:
+                    keys = b["code"].astype("str").str[:width]
+                    sums = b[list(_COUNTS)].apply(pd.to_numeric, errors="coerce")
+                    sums = sums.groupby(keys.to_numpy()).sum()
+                    sums["buildings"] = keys.value_counts()
+                    joined = sums.reindex(frame["code"].astype("str").to_numpy())
+                    for column in (*_COUNTS, "buildings"):
+                        frame[column] = joined[column].fillna(0).to_numpy()
+                else:
+                    for column in (*_COUNTS, "buildings"):
+                        frame[column] = np.nan
+            frame["code"] = frame["code"].astype("str")
+            out[level] = frame.reset_index(drop=True)
+        return out
+
+    def units(self, level: str) -> gpd.GeoDataFrame:
+        """The units of ``level`` with ``code``, ``name``, counts and geometry."""
+        return self._units[level]
+
+    # -- units --------------------------------------------------------------
+
+    def district_code(self) -> str:
+        """The code of the store's district.
+
+        Raises
+        ------
+        UnitNotFoundError
+            When the store holds no district (an empty store).
+        """
+        districts = self.units("district")
+        if districts.empty:
+            raise UnitNotFoundError("the store holds no district", "build one with `gridmap demo`")
+        return str(districts["code"].iloc[0])
+
+    def unit(self, code: str) -> pd.Series:
+        """The row of the unit ``code``.
+
+        Raises
+        ------
+        UnitNotFoundError
+            If the code is malformed or no unit has it.
+        """
+        try:
+            level = level_of(str(code))
+        except (CodeError, ValueError) as error:
+            raise UnitNotFoundError(f"'{code}' is not a unit code", str(error)) from None
+        frame = self.units(level)
+        hit = frame.index[frame["code"] == code]
+        if not len(hit):
+            raise UnitNotFoundError(f"no {level} has the code {code}", "pick a unit on the map")
+        return frame.loc[hit[0]]
+
+    def children(self, code: str) -> gpd.GeoDataFrame:
+        """The units one level below ``code`` (empty below a building)."""
+        below = child_level(level_of(code))
+        if below is None:
+            return self.units("building").iloc[0:0]
+        frame = self.units(below)
+        return frame[frame["code"].str.startswith(code)].reset_index(drop=True)
+
+    def path(self, code: str) -> list[tuple[str, str, str]]:
+        """``(code, name, level)`` of the unit and every unit above it, district first."""
+        out = []
+        for level in LEVELS[: LEVELS.index(level_of(code)) + 1]:
+            width = {"district": 6, "subdistrict": 9, "community": 12, "grid": 14}.get(level)
+            part = code if width is None else code[:width]
+            try:
+                row = self.unit(part)
+            except UnitNotFoundError:
+                continue
+            out.append((part, str(row["name"]), level))
+        return out
+
+    # -- figures ------------------------------------------------------------
+
+    def stats(self, code: str) -> dict[str, Any]:
+        """:func:`gridmap.stats.store_unit_stats` of ``code``, computed once per code."""
+        from gridmap.stats import store_unit_stats
+
+        with self._lock:
+            if code not in self._stats:
+                self._stats[code] = store_unit_stats(self.store, code)
+            return self._stats[code]
+
+    def unit_incidents(self, code: str) -> pd.DataFrame:
+        """The incidents of a unit: by grid code (by building code for a building)."""
+        inc = self.incidents
+        if inc.empty:
+            return inc
+        if level_of(code) == "building":
+            column = inc["building_code"].astype("str")
+            return inc[column.eq(code).fillna(False).to_numpy(bool)]
+        column = inc["grid_code"].astype("str")
+        return inc[column.str.startswith(code).fillna(False).to_numpy(bool)]
+
+    def network(self) -> Any:
+        """The walking network of the roads, built once (for service circles)."""
+        from gridmap.network import build_network
+
+        with self._lock:
+            if self._network is None:
+                self._network = build_network(self.roads)
+            return self._network
+
+    def cached(self, key: str, make: Callable[[], Any]) -> Any:
+        """A value computed once per key (layers reused across requests)."""
+        store = self.__dict__.setdefault("_cache", {})
+        if key not in store:
+            store[key] = make()
+        return store[key]
+
+    # -- basemap ------------------------------------------------------------
+
+    def main_roads(self) -> gpd.GeoDataFrame:
+        """The primary and secondary roads, simplified (the offline basemap's lines)."""
+        roads = self.roads
+        if roads.empty or "kind" not in roads:
+            return roads.iloc[0:0]
+        main = roads[roads["kind"].astype("str").isin(MAIN_ROADS).to_numpy(bool)]
+        main = main[["id", "kind", "name", "geometry"]].copy()
+        main["geometry"] = main.geometry.simplify(_SIMPLIFY_DEG)
+        return main

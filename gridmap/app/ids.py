@@ -1,0 +1,34 @@
+"""Component ids of the dashboard, one constant each (pages and tests share them)."""
+
+from __future__ import annotations
+
+#: The page's own location: callbacks write ``?unit=…&lang=…`` into it.
+URL = "gm-url"
+MAP = "gm-map"
+#: The offline basemap (district boundary, main roads).
+BASEMAP = "gm-basemap"
+#: The units of the current level (the drill-down layer).
+UNITS = "gm-units"
+BREADCRUMB = "gm-breadcrumb"
+MESSAGE = "gm-message"
+NUMBERS = "gm-numbers"
+TREND = "gm-trend"
+BUILDING = "gm-building"
+LANG_SWITCH = "gm-lang-switch"
+#: Where the current view's state lives for callbacks (code, lang).
+VIEW = "gm-view"
+
+LAYERS = "gm-layers"
+LAYER_TOGGLES = "gm-layer-toggles"
+MEASURE = "gm-measure"
+UNITS_LEGEND = "gm-legend-units"
+PARTY = "gm-party"
+PARTY_LEGEND = "gm-legend-party"
+CIRCLES = "gm-circles"
+CIRCLES_LEGEND = "gm-legend-circles"
+FACILITY_TYPE = "gm-facility-type"
+MINUTES = "gm-minutes"
+HEATMAP = "gm-heatmap"
+HEATMAP_LEGEND = "gm-legend-heatmap"
+HEAT_MONTHS = "gm-heat-months"
+HEAT_CATEGORIES = "gm-heat-categories"

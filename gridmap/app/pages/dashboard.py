@@ -1,0 +1,438 @@
+"""The dashboard page (``/``): drill-down map, breadcrumb, numbers, building and layers panels.
+
+The view is the URL: ``?unit=CODE&lang=zh|en``. Dash Pages renders the layout
+for it (geometry of the level once, the basemap, the breadcrumb); a click on
+a unit writes the child's code into the URL, so links, reloads and the back
+button all work. The callbacks below are thin: each calls one helper of
+:mod:`gridmap.app.views` and wraps the result in components.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import dash_leaflet as dl
+import flask
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from gridmap.app import ids
+from gridmap.app import views as v
+from gridmap.app.data import Source, get_source
+from gridmap.coverage import MUST_HAVE
+from gridmap.i18n import LANGS, label, t
+from gridmap.schema import INCIDENT_CATEGORIES
+
+dash.register_page(__name__, path="/", name="gridmap")
+
+_STYLE = {"variable": "gridmapStyle.fromProperties"}
+_POINT = {"variable": "gridmapStyle.pointToLayer"}
+#: The units layer with colouring off: outlines only, still clickable.
+_PLAIN = {"color": "#636363", "weight": 1, "fillColor": "#ffffff", "fillOpacity": 0.2}
+_OVERLAYS = ("units", "party", "circles", "heatmap")
+
+
+def _source() -> Source:
+    return get_source(flask.current_app.config["GRIDMAP_STORE"])
+
+
+def _default_lang() -> str:
+    return flask.current_app.config.get("GRIDMAP_LANG", "zh")
+
+
+def _tid(name: str) -> dict[str, str]:
+    """A ``data-testid`` attribute (Dash passes ``data-*`` through)."""
+    return {"data-testid": name}
+
+
+def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.Div:
+    """The page for ``?unit=…&lang=…`` (Dash Pages passes the query as keywords)."""
+    lang = lang if lang in LANGS else _default_lang()
+    src = _source()
+    resolved = v.resolve(src, unit, lang)
+    code = resolved["code"]
+    other = "en" if lang == "zh" else "zh"
+    header = html.Header(
+        [
+            html.H1(t("app.title", lang), className="gm-title"),
+            html.Span(t("app.synthetic", lang), className="gm-synthetic", **_tid("synthetic"))
+            if src.synthetic
+            else None,
+            # dcc.Link navigates without a reload but takes no data-* attributes: wrap it.
+            html.Span(
+                dcc.Link(
+                    t("app.lang_switch", lang),
+                    href=dash.get_relative_path("/") + v.search_for(code, other),
+                    className="gm-lang",
+                ),
+                **_tid("lang-switch"),
+            ),
+        ],
+        className="gm-header",
+    )
+    messages = [resolved["message"]] if resolved["message"] else []
+    if code is None:
+        return html.Div(
+            [header, _message(messages), dcc.Location(id=ids.URL, refresh="callback-nav")],
+            className="gm-page",
+            lang=lang,
+        )
+    if src.roads.empty:
+        messages.append(t("app.no_roads", lang))
+    if src.incidents.empty:
+        messages.append(t("app.no_incidents", lang))
+
+    view = v.level_view(src, code, measure="households", lang=lang)
+    crumbs = v.breadcrumb(src, code, lang)
+    state = {"code": code, "lang": lang, "child_level": view["child_level"]}
+    the_map = dl.Map(
+        [
+            dl.GeoJSON(id=ids.BASEMAP, data=v.basemap(src, lang), style=_STYLE, interactive=False),
+            dl.GeoJSON(
+                id=ids.UNITS,
+                data=view["data"],
+                hideout=view["hideout"],
+                style=_STYLE,
+                zoomToBounds=False,
+            ),
+            dl.LayerGroup(id=ids.HEATMAP),
+            dl.LayerGroup(id=ids.CIRCLES),
+            dl.LayerGroup(id=ids.PARTY),
+            dl.ScaleControl(position="bottomleft", imperial=False),
+        ],
+        id=ids.MAP,
+        bounds=view["bounds"],
+        # No center/zoom: react-leaflet would prefer them to `bounds`. Without a
+        # center, dash-leaflet 1.1.3's viewport tracking fails after load, so it is off.
+        trackViewport=False,
+        # The page is re-rendered on every drill but React keeps the same map:
+        # `bounds` only sets the first view, `viewport` moves it on each level.
+        viewport={"bounds": view["bounds"], "transition": "fitBounds"},
+        className="gm-map",
+        # No tiles: the basemap is the GeoJSON above (works offline).
+        attributionControl=False,
+    )
+    side = html.Aside(
+        [
+            _numbers_panel(lang),
+            _building_panel(src, code, lang),
+            _layers_panel(lang, view["hideout"]["legend"]),
+        ],
+        className="gm-side",
+    )
+    return html.Div(
+        [
+            dcc.Location(id=ids.URL, refresh="callback-nav"),
+            dcc.Store(id=ids.VIEW, data=state),
+            header,
+            _breadcrumb(crumbs, lang),
+            _message(messages),
+            html.Main([the_map, side], className="gm-main"),
+        ],
+        className="gm-page",
+        lang=lang,
+    )
+
+
+# -- pieces of the layout -------------------------------------------------------------
+
+
+def _message(messages: list[str]) -> html.Div:
+    return html.Div(
+        [html.P(m) for m in messages],
+        id=ids.MESSAGE,
+        className="gm-message" if messages else "gm-message gm-hidden",
+        role="status",
+        **_tid("message"),
+    )
+
+
+def _breadcrumb(crumbs: list[dict[str, str]], lang: str) -> html.Nav:
+    items: list[Any] = []
+    for i, crumb in enumerate(crumbs):
+        text = f"{crumb['level']} {crumb['name']}"
+        attrs = {"data-code": crumb["code"], "className": "gm-crumb"}
+        if i < len(crumbs) - 1:
+            href = dash.get_relative_path("/") + v.search_for(crumb["code"], lang)
+            items.append(html.Span(dcc.Link(text, href=href), **attrs))
+            items.append(html.Span(" › ", className="gm-sep"))
+        else:
+            items.append(html.Span(text, **attrs, **{"aria-current": "page"}))
+    return html.Nav(
+        items,
+        id=ids.BREADCRUMB,
+        className="gm-breadcrumb",
+        **{"aria-label": t("app.breadcrumb", lang)},
+        **_tid("breadcrumb"),
+    )
+
+
+def _numbers_panel(lang: str) -> html.Section:
+    return html.Section(
+        [
+            html.H2(t("app.numbers", lang)),
+            dcc.Loading(html.Dl(id=ids.NUMBERS, className="gm-numbers"), delay_show=300),
+            dcc.Graph(id=ids.TREND, config={"displayModeBar": False}, className="gm-trend"),
+        ],
+        className="gm-panel",
+        **_tid("numbers"),
+    )
+
+
+def _building_panel(src: Source, code: str, lang: str) -> html.Section | None:
+    info = v.building_info(src, code, lang)
+    if info is None:
+        return None
+    none = t("app.none", lang)
+    groups = [
+        html.Li(
+            f"{g['kind']} {g['name']}"
+            + (f"（{t('app.members', lang).format(n=g['members'])}）" if g["members"] else "")
+        )
+        for g in info["party"]
+    ] or [html.Li(none)]
+    incidents = [
+        html.Li(f"{i['reported_at']} {i['category']} · {i['step']} ({i['id']})")
+        for i in info["open_incidents"]
+    ] or [html.Li(none)]
+    rows = [
+        (t("app.building_use", lang), info["use"]),
+        (label("stat", "households", lang), _count(info["households"])),
+        (label("stat", "residents", lang), _count(info["residents"])),
+    ]
+    return html.Section(
+        [
+            html.H2(f"{t('app.building', lang)} {info['code']}"),
+            html.Dl([c for k, val in rows for c in (html.Dt(k), html.Dd(val))]),
+            html.H3(t("app.party_group", lang)),
+            html.Ul(groups),
+            html.H3(f"{t('app.open_incidents', lang)} ({len(info['open_incidents'])})"),
+            html.Ul(incidents, className="gm-incidents"),
+        ],
+        id=ids.BUILDING,
+        className="gm-panel",
+        **_tid("building"),
+    )
+
+
+def _count(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def _layers_panel(lang: str, units_legend: dict) -> html.Section:
+    toggles = dcc.Checklist(
+        id=ids.LAYER_TOGGLES,
+        options=[{"label": t(f"app.layer.{k}", lang), "value": k} for k in _OVERLAYS],
+        value=["units"],
+        persistence=True,
+        persistence_type="session",
+        className="gm-toggles",
+    )
+    measure = dcc.Dropdown(
+        id=ids.MEASURE,
+        options=[{"label": _measure_label(m, lang), "value": m} for m in v.MEASURES],
+        value="households",
+        clearable=False,
+        persistence=True,
+        persistence_type="session",
+    )
+    ftype = dcc.Dropdown(
+        id=ids.FACILITY_TYPE,
+        options=[{"label": label("facility", f, lang), "value": f} for f in MUST_HAVE],
+        value="clinic",
+        clearable=False,
+        persistence=True,
+        persistence_type="session",
+    )
+    minutes = dcc.RadioItems(
+        id=ids.MINUTES,
+        options=[{"label": f"{m}", "value": m} for m in (5, 10, 15)],
+        value=5,
+        inline=True,
+        persistence=True,
+        persistence_type="session",
+    )
+    months = dcc.RangeSlider(
+        id=ids.HEAT_MONTHS,
+        min=1,
+        max=12,
+        step=1,
+        value=[1, 12],
+        marks={m: str(m) for m in (1, 4, 7, 10, 12)},
+    )
+    categories = dcc.Dropdown(
+        id=ids.HEAT_CATEGORIES,
+        options=[{"label": label("category", c, lang), "value": c} for c in INCIDENT_CATEGORIES],
+        value=[],
+        multi=True,
+        placeholder=t("app.categories", lang),
+    )
+    return html.Section(
+        [
+            html.H2(t("app.layers", lang)),
+            toggles,
+            html.Label(t("app.measure", lang)),
+            measure,
+            html.Div(_legend(units_legend), id=ids.UNITS_LEGEND, **_tid("legend-units")),
+            html.Div(id=ids.PARTY_LEGEND, **_tid("legend-party")),
+            html.Label(t("app.facility_type", lang)),
+            ftype,
+            html.Label(t("app.minutes", lang)),
+            minutes,
+            html.Div(id=ids.CIRCLES_LEGEND, **_tid("legend-circles")),
+            html.Label(t("app.months", lang)),
+            months,
+            categories,
+            html.Div(id=ids.HEATMAP_LEGEND, **_tid("legend-heatmap")),
+        ],
+        id=ids.LAYERS,
+        className="gm-panel gm-layers",
+        **_tid("layers"),
+    )
+
+
+def _measure_label(measure: str, lang: str) -> str:
+    from layers.grids import measure_label
+
+    return measure_label(measure, lang)
+
+
+def _legend(legend: dict | None) -> list[Any]:
+    """A legend dict (:meth:`layers.base.Legend.to_dict`) as swatches."""
+    if not legend:
+        return []
+    items = [
+        html.Li(
+            [
+                html.Span(className=f"gm-swatch gm-{i['kind']}", style={"background": i["color"]}),
+                i["label"],
+            ]
+        )
+        for i in legend["items"]
+    ]
+    return [
+        html.Div(legend["title"], className="gm-legend-title"),
+        html.Ul(items, className="gm-legend"),
+        html.Div(legend["note"], className="gm-legend-note") if legend.get("note") else None,
+    ]
+
+
+def _geojson(overlay: dict) -> dl.GeoJSON:
+    point = {"pointToLayer": _POINT} if overlay["kind"] == "point" else {}
+    return dl.GeoJSON(data=overlay["data"], style=_STYLE, **point)
+
+
+def _overlay_legends(overlays: list[dict]) -> list[Any]:
+    return [
+        html.Div(_legend(o["legend"]), **_tid(f"legend-{o['id']}"), className="gm-legend-box")
+        for o in overlays
+    ]
+
+
+# -- callbacks ------------------------------------------------------------------------
+
+
+@callback(
+    Output(ids.URL, "search"),
+    Input(ids.UNITS, "clickData"),
+    State(ids.VIEW, "data"),
+    prevent_initial_call=True,
+)
+def drill(feature: dict | None, state: dict) -> str:
+    """A click on a unit opens it: its code goes into the URL."""
+    props = (feature or {}).get("properties") or {}
+    if not state or not state.get("child_level") or props.get("level") != state["child_level"]:
+        return no_update
+    return v.search_for(props["code"], state["lang"])
+
+
+@callback(
+    Output(ids.UNITS, "hideout"),
+    Output(ids.UNITS_LEGEND, "children"),
+    Input(ids.MEASURE, "value"),
+    Input(ids.LAYER_TOGGLES, "value"),
+    State(ids.VIEW, "data"),
+)
+def restyle(measure: str, toggles: list[str], state: dict) -> tuple[dict, list]:
+    """New colours for the units: the hideout changes, the geometry stays."""
+    if "units" not in (toggles or []):
+        return {"styles": {}, "default": _PLAIN, "selected": None}, []
+    hideout = v.unit_styles(_source(), state["code"], measure=measure, lang=state["lang"])
+    return hideout, _legend(hideout["legend"])
+
+
+@callback(
+    Output(ids.NUMBERS, "children"),
+    Output(ids.TREND, "figure"),
+    Input(ids.VIEW, "data"),
+)
+def show_numbers(state: dict) -> tuple[list, dict]:
+    """The numbers panel (after first paint: the figures take a second)."""
+    src = _source()
+    rows = v.numbers(src, state["code"], state["lang"])
+    children = []
+    for row in rows:
+        children.append(html.Dt(row["label"]))
+        children.append(html.Dd(row["text"], **_tid(f"number-{row['key']}")))
+    return children, v.trend(src, state["code"], state["lang"])
+
+
+def _failed(error: Exception, lang: str) -> list[Any]:
+    return [html.P(t("app.layer_failed", lang).format(error=error), className="gm-error")]
+
+
+@callback(
+    Output(ids.PARTY, "children"),
+    Output(ids.PARTY_LEGEND, "children"),
+    Input(ids.LAYER_TOGGLES, "value"),
+    State(ids.VIEW, "data"),
+)
+def show_party(toggles: list[str], state: dict) -> tuple[list, list]:
+    """The party layers of the unit, when toggled on."""
+    if "party" not in (toggles or []):
+        return [], []
+    overlays = v.party_layers(_source(), state["code"], state["lang"])
+    return [_geojson(o) for o in overlays], _overlay_legends(overlays)
+
+
+@callback(
+    Output(ids.CIRCLES, "children"),
+    Output(ids.CIRCLES_LEGEND, "children"),
+    Input(ids.LAYER_TOGGLES, "value"),
+    Input(ids.FACILITY_TYPE, "value"),
+    Input(ids.MINUTES, "value"),
+    State(ids.VIEW, "data"),
+)
+def show_circles(toggles: list[str], ftype: str, minutes: int, state: dict) -> tuple[list, list]:
+    """Service circles of one facility type, when toggled on."""
+    if "circles" not in (toggles or []):
+        return [], []
+    src = _source()
+    if src.roads.empty:
+        return [], [html.P(t("app.no_roads", state["lang"]))]
+    overlays = v.service_layers(
+        src, state["code"], ftype=ftype, minutes=float(minutes), lang=state["lang"]
+    )
+    return [_geojson(o) for o in overlays], _overlay_legends(overlays)
+
+
+@callback(
+    Output(ids.HEATMAP, "children"),
+    Output(ids.HEATMAP_LEGEND, "children"),
+    Input(ids.LAYER_TOGGLES, "value"),
+    Input(ids.HEAT_MONTHS, "value"),
+    Input(ids.HEAT_CATEGORIES, "value"),
+    State(ids.VIEW, "data"),
+)
+def show_heatmap(
+    toggles: list[str], months: list[int], categories: list[str], state: dict
+) -> tuple[list, list]:
+    """The incident heatmap of the unit, when toggled on."""
+    if "heatmap" not in (toggles or []):
+        return [], []
+    overlay = v.heatmap_layer(
+        _source(), state["code"], months=months, categories=categories, lang=state["lang"]
+    )
+    if overlay is None:
+        return [], [html.P(t("app.no_incidents", state["lang"]))]
+    return [_geojson(overlay)], _overlay_legends([overlay])

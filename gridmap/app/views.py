@@ -1,0 +1,481 @@
+"""What the dashboard shows, as plain data: the pure helpers behind the page callbacks.
+
+Each function takes a :class:`~gridmap.app.data.Source` and returns JSON-ready
+dicts and lists (GeoJSON FeatureCollections, style tables, rows of figures),
+never Dash components: the callbacks wrap them in components, and the tests
+call these functions directly.
+
+Styles travel apart from geometry: :func:`level_view` returns the units'
+geometry once (``data``) and their colours as a table keyed by code
+(``styles``, put into the GeoJSON component's ``hideout``), so switching the
+measure re-sends :func:`unit_styles` only, never the polygons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from gridmap.app.data import Source, UnitNotFoundError, child_level
+from gridmap.codes import level_of
+from gridmap.i18n import label, t
+from layers.base import LayerSpec
+
+__all__ = [
+    "MEASURES",
+    "NUMBER_KEYS",
+    "Resolved",
+    "basemap",
+    "breadcrumb",
+    "building_info",
+    "feature_collection",
+    "heatmap_layer",
+    "level_view",
+    "numbers",
+    "parse_search",
+    "party_layers",
+    "resolve",
+    "search_for",
+    "service_layers",
+    "trend",
+    "unit_styles",
+]
+
+#: The measures the unit layer can be coloured by (columns of the level frames).
+MEASURES: tuple[str, ...] = ("households", "population", "density", "buildings", "elderly")
+
+#: The rows of the numbers panel: ``(group, key)`` paths into
+#: :func:`gridmap.stats.store_unit_stats` (group ``""`` = top level).
+NUMBER_KEYS: tuple[tuple[str, str], ...] = (
+    ("", "residents"),
+    ("", "households"),
+    ("", "grids"),
+    ("party", "branch_share"),
+    ("party", "group_share"),
+    ("coverage", "service_station_share"),
+    ("coverage", "clinic_share"),
+    ("coverage", "kindergarten_share"),
+    ("coverage", "elderly_daycare_share"),
+    ("coverage", "primary_school_share"),
+    ("coverage", "fresh_market_share"),
+    ("incidents", "open"),
+    ("incidents", "overdue"),
+    ("incidents", "on_time_closure_rate"),
+    ("incidents", "grid_level_share"),
+)
+#: Outline of the selected building (at building level).
+_SELECTED = {"color": "#08306b", "weight": 3, "fillOpacity": 0.9}
+_BOUNDARY = {"color": "#525252", "weight": 2.5, "fill": False, "dashArray": "6 4"}
+_ROAD = {"primary": 2.5, "secondary": 1.5, "motorway": 3.5, "trunk": 3}
+
+
+class Resolved(dict):
+    """The unit a URL asks for: ``code`` (the one shown) and ``message`` (or ``None``).
+
+    An unknown unit is shown as the district with a message, never a blank map;
+    an empty store has ``code`` ``None``.
+    """
+
+
+def parse_search(search: str | None) -> dict[str, str]:
+    """``?unit=…&lang=…`` as a dict of the first values."""
+    query = parse_qs((search or "").lstrip("?"))
+    return {key: values[0] for key, values in query.items() if values}
+
+
+def search_for(code: str | None, lang: str) -> str:
+    """The query string of a view: ``?unit=CODE&lang=LANG``."""
+    params = {"unit": code} if code else {}
+    params["lang"] = lang
+    return "?" + urlencode(params)
+
+
+def resolve(src: Source, unit: str | None, lang: str) -> Resolved:
+    """The unit to show for the URL's ``unit`` (district by default).
+
+    Parameters
+    ----------
+    src
+        The store.
+    unit
+        The code from the URL, or ``None``.
+    lang
+        ``zh`` or ``en`` (of the message).
+    """
+    try:
+        district = src.district_code()
+    except UnitNotFoundError:
+        return Resolved(code=None, message=t("app.empty_store", lang))
+    if not unit:
+        return Resolved(code=district, message=None)
+    try:
+        src.unit(unit)
+    except UnitNotFoundError:
+        return Resolved(code=district, message=t("app.unknown_unit", lang).format(code=unit))
+    return Resolved(code=unit, message=None)
+
+
+# -- the unit layer -------------------------------------------------------------
+
+
+def feature_collection(spec: LayerSpec, *, keep_style: bool = True) -> dict:
+    """A layer spec as a FeatureCollection for dash-leaflet.
+
+    ``_tooltip`` becomes ``tooltip`` (dash-leaflet binds that property as the
+    feature's tooltip by itself); ``_style`` stays in the properties unless
+    the styles travel in the hideout (``keep_style=False``).
+    """
+    collection = spec.to_geojson()
+    for feature in collection["features"]:
+        props = feature["properties"]
+        props["tooltip"] = props.pop("_tooltip", None)
+        if not keep_style:
+            props.pop("_style", None)
+    return collection
+
+
+def _shown_units(src: Source, code: str) -> tuple[gpd.GeoDataFrame, str]:
+    """The units drawn for ``code`` and their level.
+
+    Below a building there is nothing: a building is shown among its grid's
+    buildings, itself highlighted.
+    """
+    level = level_of(code)
+    if level == "building":
+        return src.children(code[:14]), "building"
+    return src.children(code), child_level(level) or "building"
+
+
+def _grid_layer(
+    src: Source, units: gpd.GeoDataFrame, level: str, measure: str, lang: str
+) -> LayerSpec:
+    """The choropleth of ``units``, with class breaks of the whole level computed once."""
+    from layers import grids
+
+    # Breaks over every unit of the level, so a colour means the same in
+    # every subdistrict the user drills into.
+    breaks = src.cached(
+        f"breaks:{level}:{measure}", lambda: grids.breaks_of(src.units(level), measure)
+    )
+    return grids.build(
+        units, measure=measure, level=level, lang=lang, synthetic=src.synthetic, breaks=breaks
+    )
+
+
+def unit_styles(src: Source, code: str, *, measure: str, lang: str) -> dict[str, Any]:
+    """The hideout of the unit layer: styles by code, the selected code, and the legend.
+
+    Parameters
+    ----------
+    src
+        The store.
+    code
+        The unit shown (its children are drawn).
+    measure
+        One of :data:`MEASURES`.
+    lang
+        ``zh`` or ``en``.
+
+    Returns
+    -------
+    dict
+        ``styles`` (``{code: Leaflet path options}``), ``selected`` (a building
+        code at building level, else ``None``) and ``legend`` (a legend dict).
+    """
+    units, level = _shown_units(src, code)
+    spec = _grid_layer(src, units, level, measure, lang)
+    styles = dict(zip(spec.features["code"], spec.features["_style"], strict=True))
+    selected = code if level_of(code) == "building" else None
+    if selected in styles:
+        styles[selected] = {**styles[selected], **_SELECTED}
+    return {"styles": styles, "selected": selected, "legend": spec.legend.to_dict()}
+
+
+def level_view(src: Source, code: str, *, measure: str, lang: str) -> dict[str, Any]:
+    """Everything the map needs to show ``code``: geometry once, styles apart.
+
+    Returns
+    -------
+    dict
+        ``code``, ``level``, ``child_level`` (what a click opens; ``None`` at
+        building level), ``data`` (FeatureCollection of the units drawn, with
+        ``code``, ``name``, ``level`` and ``tooltip``), ``hideout`` (see
+        :func:`unit_styles`) and ``bounds`` (``[[south, west], [north, east]]``).
+    """
+    units, level = _shown_units(src, code)
+    spec = _grid_layer(src, units, level, measure, lang)
+    click = t("app.click_to_open", lang) if level_of(code) != "building" else ""
+    spec.features["_tooltip"] = [
+        f"{label('level', level, lang)} {n} · {c}"
+        + (f" — {click}" if click and level != "building" else "")
+        for n, c in zip(spec.features["name"].astype("str"), spec.features["code"], strict=True)
+    ]
+    data = feature_collection(spec, keep_style=False)
+    for feature in data["features"]:
+        feature["properties"].pop("value", None)
+    row = src.unit(code)
+    geom = units.geometry.union_all() if len(units) else row.geometry
+    west, south, east, north = geom.bounds
+    return {
+        "code": code,
+        "level": level_of(code),
+        "child_level": None if level_of(code) == "building" else level,
+        "data": data,
+        "hideout": unit_styles(src, code, measure=measure, lang=lang),
+        "bounds": [[south, west], [north, east]],
+    }
+
+
+def breadcrumb(src: Source, code: str, lang: str) -> list[dict[str, str]]:
+    """The path from the district to ``code``: ``code``, ``name``, ``level`` (its label)."""
+    return [
+        {
+            "code": c,
+            "name": name if level != "building" else f"{name}",
+            "level": label("level", level, lang),
+        }
+        for c, name, level in src.path(code)
+    ]
+
+
+# -- numbers --------------------------------------------------------------------
+
+
+def _format(key: str, value: Any) -> str:
+    """A figure as text: shares as percentages, counts grouped, missing as a dash."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "—"
+    if key.endswith("_share") or key.endswith("_rate"):
+        return f"{100 * float(value):.1f}%"
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    return f"{float(value):,.2f}"
+
+
+def _label(group: str, key: str, lang: str) -> str:
+    if group == "coverage":
+        # "15-minute coverage: clinic" reads better than the bare type name.
+        return t("app.coverage_of", lang).format(what=label("coverage", key, lang))
+    # The incident KPIs are labelled in the catalogue's "incident" group.
+    return label({"incidents": "incident"}.get(group, group) or "stat", key, lang)
+
+
+def numbers(src: Source, code: str, lang: str) -> list[dict[str, Any]]:
+    """The rows of the numbers panel, straight from :func:`gridmap.stats.store_unit_stats`.
+
+    Returns
+    -------
+    list of dict
+        ``key`` (``group.key``), ``label``, ``value`` (the raw figure, ``None``
+        when the unit has none) and ``text`` (formatted), in :data:`NUMBER_KEYS` order.
+    """
+    stats = src.stats(code)
+    rows = []
+    for group, key in NUMBER_KEYS:
+        part = stats.get(group) if group else stats
+        value = part.get(key) if isinstance(part, dict) else None
+        rows.append(
+            {
+                "key": f"{group}.{key}" if group else key,
+                "label": _label(group, key, lang),
+                "value": value,
+                "text": _format(key, value),
+            }
+        )
+    return rows
+
+
+def trend(src: Source, code: str, lang: str) -> dict[str, Any]:
+    """A plotly figure (as a dict): the unit's incidents per month of the latest year."""
+    inc = src.unit_incidents(code)
+    title = t("app.trend", lang)
+    if inc.empty or "reported_at" not in inc:
+        months, counts, year = [], [], None
+    else:
+        when = pd.to_datetime(inc["reported_at"], utc=True).dt.tz_convert("Asia/Shanghai")
+        year = int(when.dt.year.max())
+        per = when[when.dt.year == year].dt.month.value_counts().reindex(range(1, 13), fill_value=0)
+        months, counts = [f"{m}" for m in per.index], [int(v) for v in per.to_numpy()]
+    return {
+        "data": [{"type": "bar", "x": months, "y": counts, "marker": {"color": "#de2d26"}}],
+        "layout": {
+            "title": {"text": f"{title} ({year})" if year else title, "font": {"size": 13}},
+            "margin": {"l": 40, "r": 10, "t": 30, "b": 30},
+            "height": 200,
+            "xaxis": {"title": {"text": t("app.month", lang)}, "dtick": 1},
+            "yaxis": {"rangemode": "tozero"},
+        },
+    }
+
+
+def building_info(src: Source, code: str, lang: str) -> dict[str, Any] | None:
+    """The building panel: households, residents, party group, open incidents.
+
+    Returns ``None`` when ``code`` is not a building.
+    """
+    from gridmap.stats import CLOSED_STEPS
+
+    if level_of(code) != "building":
+        return None
+    row = src.unit(code)
+    orgs = src.party_orgs
+    mine = orgs[orgs["unit_code"].astype("str").eq(code).to_numpy(bool)] if len(orgs) else orgs
+    groups = [
+        {
+            "name": str(r.get("name") or ""),
+            "kind": label("party_kind", str(r["kind"]), lang),
+            "members": None if pd.isna(r.get("members")) else int(r["members"]),
+        }
+        for _, r in mine.iterrows()
+    ]
+    inc = src.unit_incidents(code)
+    open_ = inc[~inc["step"].astype("str").isin(CLOSED_STEPS).to_numpy(bool)] if len(inc) else inc
+    return {
+        "code": code,
+        "use": label("use", str(row.get("use")), lang),
+        "households": _int(row.get("households")),
+        "residents": _int(row.get("population")),
+        "party": groups,
+        "open_incidents": [
+            {
+                "id": str(r["id"]),
+                "category": label("category", str(r["category"]), lang),
+                "step": label("step", str(r["step"]), lang),
+                "reported_at": str(r["reported_at"])[:16],
+            }
+            for _, r in open_.sort_values("reported_at").iterrows()
+        ],
+    }
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+# -- basemap and overlays ----------------------------------------------------------
+
+
+def basemap(src: Source, lang: str) -> dict[str, Any]:
+    """The offline basemap: the district boundary and the main roads, styled in properties."""
+    district = src.units("district")
+    features: list[dict] = []
+    for geom in district.geometry:
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": geom.boundary.__geo_interface__,
+                "properties": {"_style": _BOUNDARY},
+            }
+        )
+    roads = src.main_roads()
+    for kind, name, geom in zip(roads["kind"], roads["name"], roads.geometry, strict=True):
+        style = {"color": "#9e9e9e", "weight": _ROAD.get(str(kind), 1.5), "opacity": 0.9}
+        props: dict[str, Any] = {"_style": style}
+        if isinstance(name, str) and name:
+            props["tooltip"] = name
+        features.append(
+            {"type": "Feature", "geometry": geom.__geo_interface__, "properties": props}
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _within(frame: gpd.GeoDataFrame, code: str, column: str = "code") -> gpd.GeoDataFrame:
+    """Rows whose code column starts with ``code`` (the unit and everything under it)."""
+    if frame.empty:
+        return frame
+    return frame[frame[column].astype("str").str.startswith(code[:14]).to_numpy(bool)]
+
+
+def party_layers(src: Source, code: str, lang: str) -> list[dict[str, Any]]:
+    """The party layers of the unit (:func:`layers.party.build`): data and legend each."""
+    from layers import party
+
+    grids = _within(src.units("grid"), code)
+    buildings = _within(src.buildings, code)
+    orgs = _within(src.party_orgs, code, "unit_code")
+    specs = party.build(grids, buildings, orgs, lang=lang, synthetic=src.synthetic)
+    return [_overlay(spec) for spec in specs]
+
+
+def heatmap_layer(
+    src: Source,
+    code: str,
+    *,
+    months: Sequence[int] | None,
+    categories: Iterable[str] | None,
+    lang: str,
+) -> dict[str, Any] | None:
+    """The incident density of the unit (:func:`layers.incidents.heatmap`), or ``None``.
+
+    Parameters
+    ----------
+    months
+        ``[first, last]`` months (1–12, inclusive) of the latest year; ``None``: all.
+    categories
+        Categories to keep; ``None`` or empty: all.
+    """
+    from gridmap.density import density_surface
+    from layers import incidents as incident_layers
+
+    inc = src.unit_incidents(code)
+    if inc.empty:
+        return None
+    start = end = None
+    if months:
+        year = int(pd.to_datetime(inc["reported_at"], utc=True).dt.year.max())
+        start = pd.Timestamp(year=year, month=int(months[0]), day=1, tz="Asia/Shanghai")
+        end = pd.Timestamp(year=year, month=int(months[1]), day=1, tz="Asia/Shanghai")
+        end = end + pd.offsets.MonthBegin(1)
+    # The radius follows the unit's size: a district needs a coarser kernel than a grid.
+    radius = {"district": 400.0, "subdistrict": 250.0, "community": 120.0}.get(level_of(code), 60.0)
+    cats = list(categories) if categories else None
+    surface = density_surface(inc, radius_m=radius, categories=cats, start=start, end=end)
+    return _overlay(incident_layers.heatmap(surface, lang=lang, synthetic=src.synthetic))
+
+
+def service_layers(
+    src: Source, code: str, *, ftype: str, minutes: float, lang: str
+) -> list[dict[str, Any]]:
+    """Service circles of one facility type (:func:`layers.service_circles.from_model`)."""
+    from gridmap.coverage import CoverageModel
+    from layers import service_circles
+
+    level = level_of(code)
+    if level == "building":
+        code, level = code[:14], "grid"
+    below = child_level(level) if level != "grid" else "grid"
+    model = src.cached(
+        f"coverage:{ftype}:{minutes}",
+        lambda: CoverageModel(
+            src.network(), src.buildings, ftype, meters=minutes * 60.0, facilities=src.facilities
+        ),
+    )
+    units = _within(src.units(below), code)
+    specs = service_circles.from_model(
+        model, src.buildings, units, below, minutes=minutes, lang=lang, synthetic=src.synthetic
+    )
+    # The model covers the whole district; send only what lies in the unit.
+    box = src.unit(code).geometry
+    for spec in specs:
+        frame = spec.features
+        if "code" in frame and spec.id != "coverage":
+            keep = frame["code"].astype("str").str.startswith(code).to_numpy(bool)
+        else:
+            keep = frame.intersects(box).to_numpy(bool)
+        spec.features = frame[keep]
+    return [_overlay(spec) for spec in specs]
+
+
+def _overlay(spec: LayerSpec) -> dict[str, Any]:
+    """An overlay for the map: its id, kind, data (styles in properties) and legend."""
+    return {
+        "id": spec.id,
+        "kind": spec.kind,
+        "data": feature_collection(spec),
+        "legend": spec.legend.to_dict(),
+    }

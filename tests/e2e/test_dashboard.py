@@ -1,0 +1,275 @@
+"""The dashboard in a real browser: drill down, breadcrumb, language, deep link, viewports.
+
+Runs `gridmap serve` on the session's demo store in a subprocess and drives
+Debian's Chromium with Playwright (never `playwright install`: no downloads).
+Every request must stay on 127.0.0.1 and the console must stay free of
+errors. Screenshots of each level go to tests/artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+#: Drill callbacks re-render the page; the numbers take ~2 s on the demo.
+TIMEOUT_MS = 30_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(demo_path, tmp_path_factory):
+    """`gridmap serve DEMO --port P` in a subprocess; its base URL."""
+    port = _free_port()
+    exe = Path(sys.executable).with_name("gridmap")
+    # The server's output goes to a file: a pipe nobody reads would fill and block it.
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    out = log.open("w")
+    proc = subprocess.Popen(
+        [str(exe), "serve", str(demo_path), "--port", str(port)],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    t0 = time.perf_counter()
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"gridmap serve exited:\n{log.read_text()}")
+            try:
+                urllib.request.urlopen(url + "/_dash-layout", timeout=1).read()
+                break
+            except OSError:
+                if time.perf_counter() - t0 > 60:
+                    raise AssertionError("gridmap serve did not answer within 60 s") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        out.close()
+        # Server-side tracebacks fail the module: the browser only sees a 500.
+        assert "Traceback" not in log.read_text(), log.read_text()
+
+
+@pytest.fixture
+def browser(require_tool):
+    """Debian's Chromium through Playwright (fails under CI when missing, else skips)."""
+    if not os.path.exists(CHROMIUM):
+        require_tool("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page_of(browser, server):
+    """A new page at a viewport, watched for console errors and requests leaving the host."""
+    opened = []
+
+    def make(width: int = 1280, height: int = 800):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        page.errors, page.foreign = [], []
+        page.on(
+            "console",
+            lambda m: page.errors.append(m.text) if m.type == "error" else None,
+        )
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+
+        def check(request):
+            if not request.url.startswith(server) and not request.url.startswith("data:"):
+                page.foreign.append(request.url)
+
+        page.on("request", check)
+        opened.append((context, page))
+        return page
+
+    yield make
+    for context, page in opened:
+        assert page.errors == [], page.errors
+        assert page.foreign == [], page.foreign
+        context.close()
+
+
+def _crumbs(page) -> list[str]:
+    return page.locator("[data-testid=breadcrumb] .gm-crumb").evaluate_all(
+        "els => els.map(e => e.dataset.code)"
+    )
+
+
+def _wait_view(page, code: str) -> None:
+    """Wait until the breadcrumb ends at ``code`` and the units are drawn."""
+    page.wait_for_function(
+        """code => {
+            const c = document.querySelectorAll('[data-testid=breadcrumb] .gm-crumb');
+            return c.length && c[c.length - 1].dataset.code === code
+                && document.querySelector('path.gm-unit');
+        }""",
+        arg=code,
+        timeout=TIMEOUT_MS,
+    )
+
+
+def _wait_zoomed(page) -> None:
+    """Wait until the map has zoomed to the level: its units fill a good part of the map."""
+    page.wait_for_function(
+        """() => {
+            const r = [...document.querySelectorAll('path.gm-unit')]
+                .map(p => p.getBoundingClientRect());
+            const w = Math.max(...r.map(b => b.right)) - Math.min(...r.map(b => b.left));
+            const h = Math.max(...r.map(b => b.bottom)) - Math.min(...r.map(b => b.top));
+            const m = document.querySelector('.gm-map').getBoundingClientRect();
+            return w > m.width / 3 || h > m.height / 3;
+        }""",
+        timeout=TIMEOUT_MS,
+    )
+
+
+def _wait_numbers(page) -> None:
+    page.wait_for_selector("[data-testid='number-residents']", timeout=TIMEOUT_MS)
+
+
+def _first_unit(page) -> str:
+    """The code of the first drawn unit (from its path's class)."""
+    cls = page.locator("path.gm-unit").first.get_attribute("class")
+    return next(c for c in cls.split() if c.startswith("gm-unit-")).removeprefix("gm-unit-")
+
+
+def test_drill_down_and_back(page_of, server):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = page_of()
+    t0 = time.perf_counter()
+    page.goto(server + "/")
+    page.wait_for_selector("path.gm-unit", timeout=TIMEOUT_MS)
+    first_paint = time.perf_counter() - t0
+    district = _crumbs(page)[0]
+    assert len(district) == 6
+    _wait_numbers(page)
+    assert page.get_by_test_id("synthetic").is_visible()
+    page.screenshot(path=str(SHOTS / "1-district.png"))
+    path = [district]
+    timings = {"first_paint": first_paint}
+    for i, level in enumerate(["subdistrict", "community", "grid", "building"], start=2):
+        code = _first_unit(page)
+        t0 = time.perf_counter()
+        # The path's own click event, whatever overlaps its centre on screen.
+        page.locator(f"path.gm-unit-{code}").dispatch_event("click")
+        _wait_view(page, code)
+        timings[level] = time.perf_counter() - t0
+        path.append(code)
+        assert _crumbs(page) == path
+        assert f"unit={code}" in page.url
+        _wait_zoomed(page)
+        page.wait_for_timeout(300)  # let the zoom animation settle before the screenshot
+        page.screenshot(path=str(SHOTS / f"{i}-{level}.png"))
+    # At building level the building panel is there.
+    assert page.get_by_test_id("building").is_visible()
+    # The back button goes up one level; a crumb goes up to the district.
+    page.go_back()
+    _wait_view(page, path[-2])
+    page.locator(f"[data-testid=breadcrumb] [data-code='{district}'] a").click()
+    _wait_view(page, district)
+    assert _crumbs(page) == [district]
+    print("timings (s):", {k: round(v, 2) for k, v in timings.items()})
+
+
+def test_real_click_on_a_polygon_drills(page_of, server):
+    page = page_of()
+    page.goto(server + "/")
+    page.wait_for_selector("path.gm-unit", timeout=TIMEOUT_MS)
+    before = _crumbs(page)
+    # A mouse click on the map's centre lands on some subdistrict.
+    box = page.locator(".gm-map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function(
+        "n => document.querySelectorAll('[data-testid=breadcrumb] .gm-crumb').length > n",
+        arg=len(before),
+        timeout=TIMEOUT_MS,
+    )
+    assert len(_crumbs(page)) == 2
+
+
+def test_language_switch(page_of, server):
+    page = page_of()
+    page.goto(server + "/")
+    page.wait_for_selector("path.gm-unit", timeout=TIMEOUT_MS)
+    assert "网格" in page.locator("h1").inner_text()
+    page.get_by_test_id("lang-switch").click()
+    page.wait_for_function(
+        "() => document.querySelector('h1').innerText.includes('Grid governance')",
+        timeout=TIMEOUT_MS,
+    )
+    assert "lang=en" in page.url
+    _wait_numbers(page)
+    assert "residents" in page.get_by_test_id("numbers").inner_text()
+
+
+def test_deep_link_to_a_grid_and_viewports(page_of, server, demo_path):
+    from gridmap.store import open_store
+
+    with open_store(demo_path) as store:
+        grid = str(store.read("grids", columns=["code"])["code"].iloc[0])
+    for width, height, name in [(1024, 768, "tablet"), (1920, 1080, "wall"), (3840, 2160, "4k")]:
+        page = page_of(width, height)
+        page.goto(f"{server}/?unit={grid}")
+        _wait_view(page, grid)
+        _wait_zoomed(page)
+        _wait_numbers(page)
+        assert len(_crumbs(page)) == 4
+        assert page.locator(".gm-map").bounding_box()["height"] > 300
+        page.screenshot(path=str(SHOTS / f"grid-{name}.png"))
+
+
+def test_unknown_unit_says_so(page_of, server):
+    page = page_of()
+    page.goto(server + "/?unit=999999999999")
+    message = page.get_by_test_id("message")
+    message.wait_for(timeout=TIMEOUT_MS)
+    assert "999999999999" in message.inner_text()
+    # Not a blank map: the district is shown under the message.
+    page.wait_for_selector("path.gm-unit", timeout=TIMEOUT_MS)
+
+
+def test_layers_panel(page_of, server):
+    page = page_of()
+    page.goto(server + "/?unit=431002001")
+    page.wait_for_selector("path.gm-unit", timeout=TIMEOUT_MS)
+    layers = page.get_by_test_id("layers")
+    assert page.get_by_test_id("legend-units").inner_text().strip()
+    for name in ("party", "heatmap"):
+        layers.locator(f"input[value={name}]").check()
+        page.wait_for_function(
+            "n => document.querySelector(`[data-testid=legend-${n}]`).innerText.trim().length",
+            arg=name,
+            timeout=TIMEOUT_MS,
+        )
