@@ -8,10 +8,12 @@ exits with 1 when the store has errors.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -196,6 +198,22 @@ def _masked(url: str) -> str:
     return safe_url(url)
 
 
+@contextlib.contextmanager
+def _replacing(out: Path) -> Iterator[Path]:
+    """A temporary path beside ``out``, moved onto ``out`` only if the block succeeds.
+
+    Whatever fails half way, ``out`` is left as it was and no temporary file remains.
+    The temporary name keeps the suffix, so GDAL picks the same driver.
+    """
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def _write_new_gpkg(out: Path, layers: dict, metadata: list, progress) -> None:
     """Write a whole new GeoPackage beside ``out`` and move it into place when complete.
 
@@ -203,14 +221,9 @@ def _write_new_gpkg(out: Path, layers: dict, metadata: list, progress) -> None:
     """
     from gridmap.store.gpkg import GeoPackageStore
 
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.building.gpkg")
-    try:
+    with _replacing(out) as tmp:
         store = GeoPackageStore(tmp, create=True)
         store.write(layers, mode="replace", metadata=metadata, progress=progress)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 # -- validate ---------------------------------------------------------------
@@ -683,14 +696,9 @@ def _write_circles(model, limit: float, path: Path) -> None:
         geometry=[shapely.union_all(areas)],
         crs=model.network.crs,
     ).to_crs("EPSG:4326")
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.gpkg")
-    try:
+    with _replacing(path) as tmp:
         each.to_file(tmp, layer="service_circles", driver="GPKG")
         merged.to_file(tmp, layer="service_circles_merged", driver="GPKG", mode="a")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _network_of(roads, store: str):
@@ -723,8 +731,7 @@ def _write_table(frame, out: Path) -> None:
         raise InputError(f"--out {out}: write a .csv or a .gpkg file", field="--out")
     if not out.parent.exists():
         raise InputError(f"the folder of --out {out} does not exist", hint="create it first")
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
-    try:
+    with _replacing(out) as tmp:
         if suffix == ".csv":
             plain = frame.drop(columns="geometry", errors="ignore")
             plain.to_csv(tmp, index=False, encoding="utf-8-sig", quoting=csv.QUOTE_NONNUMERIC)
@@ -732,10 +739,6 @@ def _write_table(frame, out: Path) -> None:
             gpd.GeoDataFrame(frame, geometry="geometry", crs=frame.crs).to_file(
                 tmp, driver="GPKG", layer=out.stem
             )
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 # -- incidents --------------------------------------------------------------

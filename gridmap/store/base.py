@@ -16,11 +16,21 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from gridmap.errors import ConflictError, InputError
 from gridmap.schema import LAYERS, LEVEL_LAYERS, Layer, layer
 
-__all__ = ["DTYPES", "Store", "cast_frame", "column_values", "conform", "empty_frame"]
+__all__ = [
+    "DTYPES",
+    "Store",
+    "as_multi",
+    "cast_frame",
+    "column_values",
+    "conform",
+    "empty_frame",
+    "metadata_frame",
+]
 
 #: pandas dtype of each logical column type.
 DTYPES: dict[str, str] = {
@@ -75,12 +85,7 @@ def conform(name: str, frame: pd.DataFrame) -> pd.DataFrame:
                 DTYPES[col.type]
             )
             continue
-        series = frame[col.name]
-        if col.type == "bool":
-            series = series.fillna(False)
-        if col.type == "datetime":
-            series = pd.to_datetime(series, utc=True).astype(DTYPES["datetime"])
-        out[col.name] = series.astype(DTYPES[col.type])
+        out[col.name] = _cast_column(frame[col.name], col.type)
     if lay.geometry is None:
         return pd.DataFrame(out, index=frame.index)
     if not isinstance(frame, gpd.GeoDataFrame):
@@ -91,6 +96,36 @@ def conform(name: str, frame: pd.DataFrame) -> pd.DataFrame:
             hint="reproject to EPSG:4326 before storing",
         )
     return gpd.GeoDataFrame(out, geometry=frame.geometry.values, crs="EPSG:4326", index=frame.index)
+
+
+def _cast_column(series: pd.Series, kind: str) -> pd.Series:
+    """One column given to a store, cast to its logical type's dtype."""
+    if kind == "bool":
+        series = series.fillna(False)
+    if kind == "datetime":
+        series = pd.to_datetime(series, utc=True)
+    return series.astype(DTYPES[kind])
+
+
+def as_multi(geoms: np.ndarray, geom_type: str) -> np.ndarray:
+    """Promote single polygons to multipolygons for a layer declared Multi*.
+
+    A layer declared MultiPolygon holds only multipolygons (QGIS relies on it,
+    and PostGIS's typed column refuses anything else).
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    if geom_type.startswith("Multi"):
+        single = shapely.get_type_id(geoms) == 3
+        if single.any():
+            geoms = geoms.copy()
+            geoms[single] = shapely.multipolygons(geoms[single][:, None])
+    return geoms
+
+
+def metadata_frame(metadata: Iterable[Mapping[str, object]]) -> pd.DataFrame:
+    """Provenance rows as a conformed ``metadata`` frame, stamped with the time of writing."""
+    stamp = now_utc()
+    return conform("metadata", pd.DataFrame([{"updated_at": stamp, **dict(m)} for m in metadata]))
 
 
 def cast_frame(name: str, frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
@@ -333,24 +368,11 @@ def incident_update(row: Mapping[str, object], *, bool_as_int: bool) -> tuple[li
     missing = [c for c in lay.column_names if c not in frame]
     if missing:
         raise InputError(f"the incident row lacks {', '.join(missing)}", field=missing[0])
-    values = column_values(_cast_attrs(frame), lay, bool_as_int=bool_as_int)
+    attrs = pd.DataFrame({c.name: _cast_column(frame[c.name], c.type) for c in lay.columns})
+    values = column_values(attrs, lay, bool_as_int=bool_as_int)
     cols = [c for c in lay.column_names if c not in ("id", "version")]
     by_name = dict(zip(lay.column_names, values, strict=True))
     return cols, [by_name[c][0] for c in cols]
-
-
-def _cast_attrs(frame: pd.DataFrame) -> pd.DataFrame:
-    """The attribute columns of an incidents frame cast to the schema's dtypes."""
-    lay = LAYERS["incidents"]
-    out = {}
-    for col in lay.columns:
-        series = frame[col.name]
-        if col.type == "bool":
-            series = series.fillna(False)
-        if col.type == "datetime":
-            series = pd.to_datetime(series, utc=True).astype(DTYPES["datetime"])
-        out[col.name] = series.astype(DTYPES[col.type])
-    return pd.DataFrame(out)
 
 
 def conflict_error(incident_id: object, expected: int, found: int | None) -> ConflictError:

@@ -28,13 +28,14 @@ from gridmap.errors import InputError, StoreBusyError, StoreError
 from gridmap.schema import LAYERS, layer
 from gridmap.store.base import (
     Store,
+    as_multi,
     cast_frame,
     column_values,
     conflict_error,
     conform,
     empty_frame,
     incident_update,
-    now_utc,
+    metadata_frame,
 )
 
 __all__ = ["GeoPackageStore"]
@@ -390,13 +391,7 @@ def _rows(name: str, frame: pd.DataFrame) -> tuple[list[str], list[tuple]]:
 
 def _gpkg_blobs(geoms: np.ndarray, geom_type: str) -> list[bytes | None]:
     """GeoPackage binary geometries: a header with the envelope, then ISO WKB."""
-    geoms = np.asarray(geoms, dtype=object)
-    if geom_type.startswith("Multi"):
-        # A layer declared MultiPolygon holds only multipolygons (QGIS relies on it).
-        single = shapely.get_type_id(geoms) == 3
-        if single.any():
-            geoms = geoms.copy()
-            geoms[single] = shapely.multipolygons(geoms[single][:, None])
+    geoms = as_multi(geoms, geom_type)
     wkb = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
     bounds = shapely.bounds(geoms)
     empty = shapely.is_empty(geoms)
@@ -413,9 +408,7 @@ def _gpkg_blobs(geoms: np.ndarray, geom_type: str) -> list[bytes | None]:
 
 
 def _metadata_rows(metadata: Iterable[Mapping[str, object]]) -> tuple[list[str], list[tuple]]:
-    stamp = now_utc()
-    frame = pd.DataFrame([{"updated_at": stamp, **dict(m)} for m in metadata])
-    return _rows("metadata", conform("metadata", frame))
+    return _rows("metadata", metadata_frame(metadata))
 
 
 def _where_sql(where: Mapping[str, object]) -> str:

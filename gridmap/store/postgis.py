@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import shapely
 import sqlalchemy as sa
@@ -30,12 +29,13 @@ from gridmap.errors import InputError, StoreError
 from gridmap.schema import LAYERS, layer
 from gridmap.store.base import (
     Store,
+    as_multi,
     cast_frame,
     column_values,
     conflict_error,
     conform,
     incident_update,
-    now_utc,
+    metadata_frame,
 )
 
 __all__ = ["HEAD_REVISION", "PostGISStore", "upgrade", "safe_url", "tables"]
@@ -275,13 +275,7 @@ class PostGISStore(Store):
         prepared = [
             (name, *_copy_rows(name, conform(name, frame))) for name, frame in frames.items()
         ]
-        meta = None
-        if metadata:
-            stamp = now_utc()
-            meta_frame = conform(
-                "metadata", pd.DataFrame([{"updated_at": stamp, **dict(m)} for m in metadata])
-            )
-            meta = _copy_rows("metadata", meta_frame)
+        meta = _copy_rows("metadata", metadata_frame(metadata)) if metadata else None
         try:
             with self.engine.begin() as conn:
                 raw = conn.connection.driver_connection
@@ -394,13 +388,7 @@ def _copy_rows(name: str, frame: pd.DataFrame) -> tuple[list[str], list[tuple]]:
     cols = list(lay.column_names)
     values = column_values(frame, lay)
     if lay.geometry is not None:
-        geoms = np.asarray(frame.geometry.values, dtype=object)
-        if lay.geometry.startswith("Multi"):
-            single = shapely.get_type_id(geoms) == 3
-            if single.any():
-                geoms = geoms.copy()
-                geoms[single] = shapely.multipolygons(geoms[single][:, None])
-        geoms = shapely.set_srid(geoms, 4326)
+        geoms = shapely.set_srid(as_multi(frame.geometry.values, lay.geometry), 4326)
         cols.append("geom")
         values.append(shapely.to_wkb(geoms, hex=True, include_srid=True).tolist())
     return cols, list(zip(*values, strict=True)) if values else []
