@@ -16,11 +16,14 @@ window.gridmapStyle = {
     if (props.code !== undefined && styles[props.code]) {
       style = styles[props.code];
     }
-    if (props.code !== undefined) {
+    var code = props.code !== undefined ? props.code : props.unit_code;
+    if (code !== undefined) {
       // A class per unit lets tests (and people debugging) find a unit's path by
-      // its code. Leaflet applies className when the path is created only, which
-      // is enough: a level's geometry is created once.
-      style = Object.assign({}, style, {className: "gm-unit gm-unit-" + props.code});
+      // its code: "gm-unit" on the drill-down layer (the one styled through its
+      // hideout), "gm-feature" on overlays. Leaflet applies className when the
+      // path is created only, which is enough: a layer's geometry is created once.
+      var kind = hideout.styles ? "gm-unit" : "gm-feature";
+      style = Object.assign({}, style, {className: kind + " " + kind + "-" + code});
     }
     return style;
   },

@@ -177,19 +177,49 @@ def demo(
     is_flag=True,
     help="Serve with waitress (a production WSGI server) instead of Dash's development server.",
 )
+@click.option(
+    "--basemap",
+    type=click.Choice(["none", "tianditu", "amap", "osm"]),
+    default=None,
+    help="Tiles under the layers [default: GRIDMAP_BASEMAP, else none: the offline basemap "
+    "drawn from the store]. tianditu needs GRIDMAP_TIANDITU_KEY; amap shifts the layers "
+    "to GCJ-02 on screen.",
+)
 @click.pass_context
-def serve(ctx: click.Context, store: str | None, host: str, port: int, production: bool) -> None:
+def serve(
+    ctx: click.Context,
+    store: str | None,
+    host: str,
+    port: int,
+    production: bool,
+    basemap: str | None,
+) -> None:
     """Serve the dashboard of STORE: drill-down map, figures, layers (Ctrl+C stops it)."""
-    _serve(_store_address(store), host=host, port=port, lang=_lang(ctx), production=production)
+    _serve(
+        _store_address(store),
+        host=host,
+        port=port,
+        lang=_lang(ctx),
+        production=production,
+        basemap=basemap,
+    )
 
 
-def _serve(store: str, *, host: str, port: int, lang: str, production: bool) -> None:
+def _serve(
+    store: str, *, host: str, port: int, lang: str, production: bool, basemap: str | None = None
+) -> None:
     """Start the dashboard (``gridmap serve`` and ``gridmap demo`` share it)."""
     from gridmap.app import run
+    from gridmap.app.tiles import basemap as pick_basemap
+    from gridmap.settings import get_settings
 
+    settings = get_settings()
+    chosen = pick_basemap(basemap or settings.basemap, settings.tianditu_key)
     shown = _masked(store) if "://" in store else store
     click.echo(f"dashboard of {shown}: http://{host}:{port}/  (Ctrl+C stops it)")
-    run(store, host=host, port=port, lang=lang, production=production)
+    if not chosen.offline:
+        click.echo(f"basemap: {chosen.name} tiles (needs the internet)")
+    run(store, host=host, port=port, lang=lang, production=production, basemap=chosen)
 
 
 def _masked(url: str) -> str:

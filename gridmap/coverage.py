@@ -65,6 +65,8 @@ __all__ = [
     "CoverageModel",
     "suggest_sites",
     "unit_service_figures",
+    "service_table",
+    "service_figures",
 ]
 
 #: Default walking distance (metres) within which a facility of each type
@@ -743,6 +745,81 @@ def suggest_sites(
     return gpd.GeoDataFrame(frame[columns], geometry=points.to_numpy(), crs=STORAGE_CRS)
 
 
+def service_table(
+    network: WalkNetwork,
+    buildings: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    *,
+    snap_distance: float = 200.0,
+) -> pd.DataFrame:
+    """Which must-have types reach each building: the walking part of the figures, once.
+
+    Walking the network is the costly part of a unit's life-circle figures and
+    does not depend on the unit, so a dashboard computes this table once and
+    :func:`service_figures` cuts any unit out of it.
+
+    Parameters
+    ----------
+    network
+        The walking network of the whole store.
+    buildings
+        All buildings (snapped once, for every type).
+    facilities
+        All facilities.
+    snap_distance
+        Metres beyond which a building or facility is off the network.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per building, in the buildings' order: ``grid_code``,
+        ``population``, and per must-have type ``covered_<type>`` (bool) and
+        ``served_<type>`` (the people of the building the type serves).
+    """
+    model = CoverageModel(network, buildings, MUST_HAVE[0], snap_distance=snap_distance)
+    table = {
+        "grid_code": buildings["grid_code"].astype("str").to_numpy(),
+        "population": _counts(buildings, "population", "the buildings"),
+    }
+    for ftype in MUST_HAVE:
+        cov = model.for_type(ftype).with_facilities(facilities).coverage
+        table[f"covered_{ftype}"] = cov["covered"].to_numpy(bool)
+        table[f"served_{ftype}"] = cov["served"].to_numpy(np.int64)
+    return pd.DataFrame(table)
+
+
+def service_figures(table: pd.DataFrame, code: str = "") -> dict[str, float | None]:
+    """The life-circle figures of one unit from a :func:`service_table`.
+
+    Parameters
+    ----------
+    table
+        :func:`service_table` of the store's buildings.
+    code
+        The unit: buildings whose grid code starts with it ('' = all).
+
+    Returns
+    -------
+    dict
+        As :func:`unit_service_figures`.
+    """
+    mine = table["grid_code"].str.startswith(code).to_numpy(bool)
+    reached = np.zeros(len(table), np.int64)
+    out: dict[str, float | None] = {}
+    for ftype in MUST_HAVE:
+        covered = table[f"covered_{ftype}"].to_numpy(bool)
+        served = table[f"served_{ftype}"].to_numpy(np.int64)
+        reached += covered
+        total = int(served[mine].sum())
+        out[f"{ftype}_share"] = float(served[mine & covered].sum() / total) if total else None
+    residents = table["population"].to_numpy(np.int64)[mine]
+    people = int(residents.sum())
+    full = reached[mine] == len(MUST_HAVE)
+    out["life_circle_all_share"] = float(residents[full].sum() / people) if people else None
+    out["life_circle_mean"] = float((reached[mine] * residents).sum() / people) if people else None
+    return out
+
+
 def unit_service_figures(
     network: WalkNetwork,
     buildings: gpd.GeoDataFrame,
@@ -775,20 +852,5 @@ def unit_service_figures(
         must-have types reached, weighted by residents. ``None`` where the unit
         has nobody to serve.
     """
-    mine = buildings["grid_code"].astype("str").str.startswith(code).to_numpy(bool)
-    model = CoverageModel(network, buildings, MUST_HAVE[0], snap_distance=snap_distance)
-    reached = np.zeros(len(buildings), np.int64)
-    out: dict[str, float | None] = {}
-    for ftype in MUST_HAVE:
-        cov = model.for_type(ftype).with_facilities(facilities).coverage
-        covered = cov["covered"].to_numpy(bool)
-        served = cov["served"].to_numpy(np.int64)
-        reached += covered
-        total = int(served[mine].sum())
-        out[f"{ftype}_share"] = float(served[mine & covered].sum() / total) if total else None
-    residents = _counts(buildings, "population", "the buildings")[mine]
-    people = int(residents.sum())
-    full = reached[mine] == len(MUST_HAVE)
-    out["life_circle_all_share"] = float(residents[full].sum() / people) if people else None
-    out["life_circle_mean"] = float((reached[mine] * residents).sum() / people) if people else None
-    return out
+    table = service_table(network, buildings, facilities, snap_distance=snap_distance)
+    return service_figures(table, code)

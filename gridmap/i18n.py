@@ -176,7 +176,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     # step_* and category_* counts are labelled from the step and category groups.
     "incident.count": ("事件总数", "incidents"),
     "incident.open": ("未办结", "open"),
-    "incident.overdue": ("超期", "overdue"),
+    "incident.overdue": ("超期（含超期办结）", "overdue (incl. closed late)"),
     "incident.closed": ("已结案", "closed"),
     "incident.on_time": ("按时办结", "closed on time"),
     "incident.on_time_closure_rate": ("按时办结率", "on-time closure rate"),
@@ -224,7 +224,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "app.layer.heatmap": ("事件热力图", "Incident heatmap"),
     "app.facility_type": ("设施类型", "Facility type"),
     "app.minutes": ("步行分钟", "Minutes on foot"),
-    "app.months": ("月份范围", "Months"),
+    "app.months": ("时间范围（月）", "Months"),
     "app.categories": ("事件类别（不选为全部）", "Categories (none: all)"),
     "app.trend": ("每月事件数", "Incidents per month"),
     "app.month": ("月", "month"),
@@ -249,6 +249,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "No unit has the code {code}; showing the whole district.",
     ),
     "app.no_incidents": ("数据库中没有事件数据。", "The store holds no incidents."),
+    "app.no_incidents_here": (
+        "所选时段内本单元没有事件。",
+        "No incidents here in the chosen months.",
+    ),
+    "app.trend_bar": ("{month}：{n} 件", "{month}: {n} incidents"),
     "app.no_roads": (
         "数据库中没有道路数据：底图仅显示区界，生活圈覆盖无法计算。",
         "The store holds no roads: the basemap shows the boundary only "

@@ -33,9 +33,33 @@ class Settings(BaseSettings):
     sliver_area_m2: float = Field(1.0, ge=0)
     #: Where `gridmap demo` writes unless --out is given.
     demo_path: Path = Path("gridmap-demo.gpkg")
+    #: The dashboard's basemap: none (offline, drawn from the store), tianditu,
+    #: amap (the layers are shifted to GCJ-02 on screen) or osm.
+    basemap: str = Field("none", pattern="^(none|tianditu|amap|osm)$")
+    #: The Tianditu API key (tk) the tianditu basemap needs.
+    tianditu_key: str | None = None
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings, read once."""
-    return Settings()
+    """The process's settings, read once.
+
+    Raises
+    ------
+    GridmapError
+        When a ``GRIDMAP_*`` variable holds a value gridmap cannot use: the
+        message names the variable and what it accepts.
+    """
+    from pydantic import ValidationError
+
+    from gridmap.errors import GridmapError
+
+    try:
+        return Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = "GRIDMAP_" + str(first["loc"][0]).upper() if first["loc"] else "a GRIDMAP_ setting"
+        raise GridmapError(
+            f"{name}={first.get('input')!r} is not usable: {first['msg']}",
+            "fix or unset it (see .env.example)",
+        ) from None

@@ -125,7 +125,13 @@ def _life_circle(layers: Mapping[str, pd.DataFrame], code: str) -> dict[str, Any
     return unit_service_figures(build_network(roads), buildings, facilities, code)
 
 
-def store_unit_stats(store: Store, code: str | None = None) -> dict[str, Any]:
+def store_unit_stats(
+    store: Store,
+    code: str | None = None,
+    *,
+    incidents: pd.DataFrame | None = None,
+    service: pd.DataFrame | None = None,
+) -> dict[str, Any]:
     """The figures of :func:`unit_stats`, with the counting done by the store.
 
     Counts and sums come from :meth:`gridmap.store.Store.unit_totals` (SQL in
@@ -139,7 +145,16 @@ def store_unit_stats(store: Store, code: str | None = None) -> dict[str, Any]:
         An open store.
     code
         The unit's code, of any level; ``None`` for the store's district.
+    incidents
+        The store's incidents, already read (a dashboard keeps them in
+        memory); ``None`` reads them.
+    service
+        :func:`gridmap.coverage.service_table` of the store, already computed;
+        ``None`` walks the network for this call. Either way the figures are
+        the same: these two only save the reading and the walking.
     """
+    if incidents is None:
+        incidents = store.read("incidents")
     if code is None:
         code = _default_code({"districts": store.read("districts", columns=["code", "name"])})
     level = level_of(code)
@@ -153,11 +168,9 @@ def store_unit_stats(store: Store, code: str | None = None) -> dict[str, Any]:
         if len(found):
             bbox = tuple(found.total_bounds)
             layers["facilities"] = store.read("facilities", bbox=bbox)
-        layers["incidents"] = store.read("incidents")
+        layers["incidents"] = incidents
         out = unit_stats(layers, code)
-        out["coverage"] = _life_circle(
-            {name: store.read(name) for name in ("roads", "buildings", "facilities")}, code
-        )
+        out["coverage"] = _store_life_circle(store, code, service)
         return out
     unit = store.read(LEVEL_LAYERS[level], where={"code": code})
     check_unit({LEVEL_LAYERS[level]: unit}, code)
@@ -188,13 +201,24 @@ def store_unit_stats(store: Store, code: str | None = None) -> dict[str, Any]:
         "facilities": store.read("facilities", bbox=bbox, columns=["type"]) if bbox else None,
     }
     out["facilities"] = _facilities(points, geom, STORAGE_CRS)
-    out["incidents"] = _incident_kpis(store.read("incidents"), code)
+    out["incidents"] = _incident_kpis(incidents, code)
+    out["coverage"] = _store_life_circle(store, code, service)
+    return out
+
+
+def _store_life_circle(
+    store: Store, code: str, service: pd.DataFrame | None
+) -> dict[str, Any] | None:
+    """Life-circle figures of a stored unit, from ``service`` when given."""
+    if service is not None:
+        from gridmap.coverage import service_figures
+
+        return service_figures(service, code) if len(service) else None
     # Coverage is walked along the whole network: facilities outside the unit
     # serve its residents too, so this part reads the three layers whole.
-    out["coverage"] = _life_circle(
+    return _life_circle(
         {name: store.read(name) for name in ("roads", "buildings", "facilities")}, code
     )
-    return out
 
 
 def format_stats(stats: Mapping[str, Any], lang: str = "zh") -> str:

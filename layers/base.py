@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
+import shapely
 
 __all__ = [
     "PALETTES",
@@ -24,6 +25,7 @@ __all__ = [
     "class_breaks",
     "classify",
     "range_labels",
+    "round_coordinates",
 ]
 
 #: Sequential palettes (light to dark), ColorBrewer 2.0 (Apache 2.0), 5 classes.
@@ -109,15 +111,27 @@ class LayerSpec:
         if self.features.crs is None or self.features.crs.to_epsg() != 4326:
             raise ValueError(f"layer '{self.id}' must be in EPSG:4326")
 
-    def to_geojson(self) -> dict:
+    def to_geojson(self, precision: int = 6) -> dict:
         """A GeoJSON FeatureCollection whose properties carry ``_style`` and ``_tooltip``.
 
         Only the named ``properties`` travel besides the style and tooltip, so
         the browser gets no more than it draws.
+
+        Parameters
+        ----------
+        precision
+            Decimals kept of each coordinate: 6 (about 0.1 m) by default, a
+            third fewer bytes than full doubles and nothing visible lost.
         """
         keep = [*self.properties, "_style", "_tooltip"]
-        frame = self.features[[*keep, "geometry"]]
+        frame = self.features[[*keep, "geometry"]].copy()
+        frame["geometry"] = round_coordinates(frame.geometry.to_numpy(), precision)
         return json.loads(frame.to_json(drop_id=True, to_wgs84=False))
+
+
+def round_coordinates(geoms: np.ndarray, precision: int = 6) -> np.ndarray:
+    """Geometries with every coordinate rounded to ``precision`` decimals (for sending)."""
+    return shapely.transform(geoms, lambda xy: np.round(xy, precision))
 
 
 def class_breaks(values: Sequence[float], k: int = 5, method: str = "quantile") -> np.ndarray:

@@ -94,3 +94,18 @@ def postgis_url(postgis) -> str:
     url = postgis.create_database()
     yield url
     postgis.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def bare_demo_path(demo_path, tmp_path_factory):
+    """A copy of the demo without roads and incidents (hierarchy, buildings, facilities kept)."""
+    import shutil
+
+    from gridmap.store import open_store
+
+    out = tmp_path_factory.mktemp("bare") / "bare.gpkg"
+    shutil.copy(demo_path, out)
+    with open_store(out) as store:
+        empty = {name: store.read(name).iloc[0:0] for name in ("roads", "incidents", "incident_events")}
+        store.write(empty, mode="replace")
+    return out

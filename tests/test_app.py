@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
+import pandas as pd
 import pytest
+import shapely
 
 from gridmap.app import views as v
 from gridmap.app.data import Source
@@ -71,11 +76,42 @@ def test_numbers_equal_store_unit_stats(src, path, demo_path, level):
 
 
 def test_trend_counts_the_units_incidents(src, path):
-    figure = v.trend(src, path[1], "zh")
-    counts = figure["data"][0]["y"]
-    assert len(counts) == 12
-    # The demo's incidents are all of one year: the months add up to the unit's count.
+    months = v.incident_months(src)
+    # The demo's incidents are those of 2025: twelve months.
+    assert months == [f"2025-{m:02d}" for m in range(1, 13)]
+    trend = v.trend(src, path[1], "zh")
+    assert [b["month"] for b in trend["bars"]] == months
+    counts = [b["count"] for b in trend["bars"]]
     assert sum(counts) == len(src.unit_incidents(path[1]))
+    assert trend["max"] == max(counts) and trend["message"] is None
+    # A window of three months and one category: the bars of those months only.
+    inc = src.unit_incidents(path[1])
+    part = v.trend(src, path[1], "zh", window=[2, 4], categories=["dispute"])
+    assert [b["month"] for b in part["bars"]] == months[2:5]
+    when = pd.to_datetime(inc["reported_at"], utc=True).dt.tz_convert("Asia/Shanghai")
+    mine = inc["category"].eq("dispute") & when.dt.month.between(3, 5)
+    assert sum(b["count"] for b in part["bars"]) == int(mine.sum()) > 0
+
+
+def test_trend_of_a_unit_without_incidents_says_so(src, path):
+    # A building and a month without any incident there (the demo has a few a year each).
+    quiet = next(
+        (code, m)
+        for code in src.children(path[3])["code"]
+        for m in range(12)
+        if not v.trend(src, code, "en", window=[m, m])["bars"][0]["count"]
+    )
+    trend = v.trend(src, quiet[0], "en", window=[quiet[1], quiet[1]])
+    assert trend["message"] == "No incidents here in the chosen months."
+    assert v.trend(src, quiet[0], "en")["message"] is None
+
+
+def test_window_bounds(src):
+    start, end, months = v.window_bounds(src, [11, 11])
+    assert months == ["2025-12"]
+    assert str(start) == "2025-12-01 00:00:00+08:00" and str(end) == "2026-01-01 00:00:00+08:00"
+    # Reversed or out-of-range windows are clipped, never an error.
+    assert v.window_bounds(src, [20, -3])[2] == v.incident_months(src)
 
 
 def test_building_panel(src, path):
@@ -103,13 +139,13 @@ def test_empty_store_says_so(tmp_path):
 
 
 def test_basemap_and_overlays(src, path):
-    base = v.basemap(src, "zh")
+    base = v.basemap(src)
     kinds = {f["geometry"]["type"] for f in base["features"]}
     assert kinds <= {"LineString", "MultiLineString"}
     assert all("_style" in f["properties"] for f in base["features"])
     party = v.party_layers(src, path[1], "zh")
     assert party[0]["id"] == "party_grid_branches"
-    heat = v.heatmap_layer(src, path[1], months=[1, 6], categories=["dispute"], lang="en")
+    heat = v.heatmap_layer(src, path[1], window=[0, 5], categories=["dispute"], lang="en")
     assert heat["legend"]["items"]
 
 
@@ -126,3 +162,58 @@ def test_create_app_registers_the_page(demo_path):
     client = app.server.test_client()
     assert client.get("/").status_code == 200
     assert client.get("/_dash-layout").status_code == 200
+
+
+def test_basemap_is_served_once_at_a_cached_url(demo_path):
+    from gridmap.app import create_app
+
+    app = create_app(str(demo_path))
+    url = app.server.config["GRIDMAP_BASEMAP_URL"]
+    assert "?v=" in url
+    response = app.server.test_client().get(url)
+    assert response.status_code == 200
+    assert "immutable" in response.headers["Cache-Control"]
+    base = json.loads(response.data)
+    assert base["features"]
+    # The page names the URL; the geometry is not in the page's own payload.
+    layout = app.server.test_client().get("/_dash-layout").get_data(as_text=True)
+    assert "LineString" not in layout
+
+
+def test_main_roads_are_merged_by_street(src):
+    roads = src.roads
+    main = roads[roads["kind"].isin(["motorway", "trunk", "primary", "secondary"])]
+    merged = src.main_roads()
+    assert len(merged) < len(main) / 5
+    # Merging drops no road: the merged lines cover the segments (up to the ~5 m simplification).
+    assert merged.geometry.union_all().buffer(1e-4).covers(main.geometry.union_all())
+
+
+def _coords(collection: dict) -> np.ndarray:
+    geoms = [shapely.geometry.shape(f["geometry"]) for f in collection["features"]]
+    return shapely.get_coordinates(np.array(geoms, dtype=object))
+
+
+def test_amap_shifts_what_is_sent_and_nothing_else(demo_path, path):
+    from gridmap.offsets import wgs84_to_gcj02
+
+    plain, shifted = Source(str(demo_path)), Source(str(demo_path), offset="gcj02")
+    for code in (path[0], path[3]):
+        a = v.level_view(plain, code, measure="households", lang="zh")
+        b = v.level_view(shifted, code, measure="households", lang="zh")
+        xy, gxy = _coords(a["data"]), _coords(b["data"])
+        ex, ey = wgs84_to_gcj02(xy[:, 0], xy[:, 1])
+        # Sent coordinates keep 6 decimals: equal to the exact shift within 1e-6 degrees.
+        assert np.abs(gxy[:, 0] - ex).max() < 1.5e-6 and np.abs(gxy[:, 1] - ey).max() < 1.5e-6
+        # The shift in 北湖区 (郴州) is hundreds of metres, not rounding.
+        assert np.abs(gxy - xy).max() > 1e-3
+        assert b["bounds"] != a["bounds"]
+    base_a, base_b = _coords(v.basemap(plain)), _coords(v.basemap(shifted))
+    ex, ey = wgs84_to_gcj02(base_a[:, 0], base_a[:, 1])
+    assert np.abs(base_b[:, 0] - ex).max() < 2e-5
+    overlays = v.party_layers(shifted, path[1], "zh")
+    plain_overlays = v.party_layers(plain, path[1], "zh")
+    assert np.abs(_coords(overlays[0]["data"]) - _coords(plain_overlays[0]["data"])).max() > 1e-3
+    # The frames the figures are computed from stay in WGS 84.
+    assert shifted.units("grid").geometry.geom_equals_exact(plain.units("grid").geometry, 0).all()
+    assert v.numbers(shifted, path[2], "zh") == v.numbers(plain, path[2], "zh")

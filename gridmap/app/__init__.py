@@ -8,18 +8,23 @@ through the Flask config the app sets (``GRIDMAP_STORE``).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import dash
 
+    from gridmap.app.tiles import Basemap
+
 __all__ = ["create_app", "run"]
 
 _PAGES = Path(__file__).resolve().parent / "pages"
 
 
-def create_app(store_address: str, *, lang: str = "zh") -> dash.Dash:
+def create_app(
+    store_address: str, *, lang: str = "zh", basemap: Basemap | None = None
+) -> dash.Dash:
     """The dashboard of the store at ``store_address``.
 
     Parameters
@@ -29,6 +34,9 @@ def create_app(store_address: str, *, lang: str = "zh") -> dash.Dash:
     lang
         The default language of the pages (``zh`` or ``en``); ``?lang=`` in
         the URL overrides it per view.
+    basemap
+        The tiles under the layers (:func:`gridmap.app.tiles.basemap`);
+        ``None``: the offline basemap drawn from the store.
 
     Returns
     -------
@@ -38,6 +46,7 @@ def create_app(store_address: str, *, lang: str = "zh") -> dash.Dash:
     import dash
     from dash import html
 
+    from gridmap.app import tiles
     from gridmap.i18n import LANGS, t
     from gridmap.resources import assets_dir
 
@@ -59,10 +68,48 @@ def create_app(store_address: str, *, lang: str = "zh") -> dash.Dash:
         serve_locally=True,
         update_title=None,
     )
+    basemap = basemap or tiles.basemap("none")
     app.server.config["GRIDMAP_STORE"] = str(store_address)
     app.server.config["GRIDMAP_LANG"] = lang
+    app.server.config["GRIDMAP_BASEMAP"] = basemap
     app.layout = html.Div([dash.page_container], className="gm-root")
+    _serve_basemap(app, str(store_address), basemap.offset)
     return app
+
+
+def _serve_basemap(app: dash.Dash, address: str, offset: str | None) -> None:
+    """Serve the offline basemap's GeoJSON at its own URL, cached by the browser.
+
+    Every drill re-renders the page; with the basemap at a URL whose query is
+    a hash of its content, it crosses the wire once per browser, not per level.
+    """
+    import hashlib
+
+    import flask
+
+    from gridmap.app import views
+    from gridmap.app.data import get_source
+
+    src = get_source(address, offset)
+
+    def body() -> bytes:
+        return src.cached("basemap-json", lambda: json.dumps(views.basemap(src)).encode())
+
+    path = app.config.routes_pathname_prefix + "_gridmap/basemap.geojson"
+
+    @app.server.route(path)
+    def basemap_geojson() -> flask.Response:
+        return flask.Response(
+            body(),
+            mimetype="application/geo+json",
+            # The URL changes with the content: it can be kept for a day.
+            headers={"Cache-Control": "public, max-age=86400, immutable"},
+        )
+
+    version = src.cached("basemap-version", lambda: hashlib.sha1(body()).hexdigest()[:12])
+    app.server.config["GRIDMAP_BASEMAP_URL"] = (
+        app.config.requests_pathname_prefix + f"_gridmap/basemap.geojson?v={version}"
+    )
 
 
 def run(
@@ -72,6 +119,7 @@ def run(
     port: int = 8050,
     lang: str = "zh",
     production: bool = False,
+    basemap: Basemap | None = None,
 ) -> None:
     """Serve the dashboard until interrupted (Dash's server, or waitress with ``production``).
 
@@ -80,9 +128,10 @@ def run(
     """
     from gridmap.app.data import get_source
 
-    source = get_source(str(store_address))
-    source.units("district")  # read the level layers now: the first page paints fast
-    app = create_app(store_address, lang=lang)
+    source = get_source(str(store_address), basemap.offset if basemap else None)
+    # Read the layers and walk the network now: the first page paints fast.
+    source.warm()
+    app = create_app(store_address, lang=lang, basemap=basemap)
     if production:
         from waitress import serve
 

@@ -14,6 +14,7 @@ measure re-sends :func:`unit_styles` only, never the polygons.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -24,7 +25,8 @@ import pandas as pd
 from gridmap.app.data import Source, UnitNotFoundError, child_level
 from gridmap.codes import level_of
 from gridmap.i18n import label, t
-from layers.base import LayerSpec
+from gridmap.offsets import shift_geometries, wgs84_to_gcj02
+from layers.base import LayerSpec, round_coordinates
 
 __all__ = [
     "MEASURES",
@@ -35,6 +37,7 @@ __all__ = [
     "building_info",
     "feature_collection",
     "heatmap_layer",
+    "incident_months",
     "level_view",
     "numbers",
     "parse_search",
@@ -44,6 +47,7 @@ __all__ = [
     "service_layers",
     "trend",
     "unit_styles",
+    "window_bounds",
 ]
 
 #: The measures the unit layer can be coloured by (columns of the level frames).
@@ -123,13 +127,19 @@ def resolve(src: Source, unit: str | None, lang: str) -> Resolved:
 # -- the unit layer -------------------------------------------------------------
 
 
-def feature_collection(spec: LayerSpec, *, keep_style: bool = True) -> dict:
+def feature_collection(
+    spec: LayerSpec, *, keep_style: bool = True, offset: str | None = None
+) -> dict:
     """A layer spec as a FeatureCollection for dash-leaflet.
 
     ``_tooltip`` becomes ``tooltip`` (dash-leaflet binds that property as the
     feature's tooltip by itself); ``_style`` stays in the properties unless
-    the styles travel in the hideout (``keep_style=False``).
+    the styles travel in the hideout (``keep_style=False``). With ``offset``
+    (``"gcj02"`` under AMap tiles) the geometry sent is shifted to that datum.
     """
+    if offset is not None and len(spec.features):
+        spec = replace(spec, features=spec.features.copy())
+        spec.features["geometry"] = shift_geometries(spec.features.geometry.to_numpy(), offset)
     collection = spec.to_geojson()
     for feature in collection["features"]:
         props = feature["properties"]
@@ -215,12 +225,14 @@ def level_view(src: Source, code: str, *, measure: str, lang: str) -> dict[str, 
         + (f" — {click}" if click and level != "building" else "")
         for n, c in zip(spec.features["name"].astype("str"), spec.features["code"], strict=True)
     ]
-    data = feature_collection(spec, keep_style=False)
+    data = feature_collection(spec, keep_style=False, offset=src.offset)
     for feature in data["features"]:
         feature["properties"].pop("value", None)
     row = src.unit(code)
     geom = units.geometry.union_all() if len(units) else row.geometry
     west, south, east, north = geom.bounds
+    if src.offset == "gcj02":
+        (west, east), (south, north) = wgs84_to_gcj02([west, east], [south, north])
     return {
         "code": code,
         "level": level_of(code),
@@ -290,27 +302,93 @@ def numbers(src: Source, code: str, lang: str) -> list[dict[str, Any]]:
     return rows
 
 
-def trend(src: Source, code: str, lang: str) -> dict[str, Any]:
-    """A plotly figure (as a dict): the unit's incidents per month of the latest year."""
-    inc = src.unit_incidents(code)
+def incident_months(src: Source) -> list[str]:
+    """Every month (``YYYY-MM``, Beijing time) from the first incident's to the last's.
+
+    The time window of the heatmap and the trend chart is a range of these.
+    """
+
+    def make() -> list[str]:
+        inc = src.incidents
+        if inc.empty or "reported_at" not in inc:
+            return []
+        when = _beijing(inc["reported_at"]).dropna()
+        if when.empty:
+            return []
+        span = pd.period_range(when.min().tz_localize(None), when.max().tz_localize(None), freq="M")
+        return [str(p) for p in span]
+
+    return src.cached("incident-months", make)
+
+
+def window_bounds(
+    src: Source, window: Sequence[int] | None
+) -> tuple[pd.Timestamp | None, pd.Timestamp | None, list[str]]:
+    """``start``, ``end`` (exclusive) and the months of a window of :func:`incident_months`.
+
+    Parameters
+    ----------
+    window
+        ``[first, last]`` indexes into :func:`incident_months` (inclusive),
+        as the window slider gives them; ``None``: every month.
+    """
+    months = incident_months(src)
+    if not months:
+        return None, None, []
+    first, last = (0, len(months) - 1) if not window else (int(window[0]), int(window[1]))
+    first, last = max(0, min(first, len(months) - 1)), max(0, min(last, len(months) - 1))
+    first, last = min(first, last), max(first, last)
+    start = pd.Timestamp(f"{months[first]}-01", tz=_TZ)
+    end = pd.Timestamp(f"{months[last]}-01", tz=_TZ) + pd.offsets.MonthBegin(1)
+    return start, end, months[first : last + 1]
+
+
+def trend(
+    src: Source,
+    code: str,
+    lang: str,
+    *,
+    window: Sequence[int] | None = None,
+    categories: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """The unit's incidents per month over the window, as bars.
+
+    Returns
+    -------
+    dict
+        ``title``; ``bars``: ``[{"month": "2025-01", "count": n}, …]``, one per
+        month of the window; ``max`` (the tallest count); ``message``: text to
+        show instead of bars when the unit has no incidents in the window
+        (``None`` otherwise).
+    """
     title = t("app.trend", lang)
-    if inc.empty or "reported_at" not in inc:
-        months, counts, year = [], [], None
+    start, end, months = window_bounds(src, window)
+    inc = src.unit_incidents(code)
+    if months and len(inc):
+        if categories:
+            inc = inc[inc["category"].astype("str").isin(list(categories)).to_numpy(bool)]
+        when = _beijing(inc["reported_at"])
+        when = when[(when >= start) & (when < end)]
+        per = when.dt.strftime("%Y-%m").value_counts().reindex(months, fill_value=0)
     else:
-        when = pd.to_datetime(inc["reported_at"], utc=True).dt.tz_convert("Asia/Shanghai")
-        year = int(when.dt.year.max())
-        per = when[when.dt.year == year].dt.month.value_counts().reindex(range(1, 13), fill_value=0)
-        months, counts = [f"{m}" for m in per.index], [int(v) for v in per.to_numpy()]
+        per = pd.Series(0, index=months, dtype="int64")
+    bars = [{"month": m, "count": int(n)} for m, n in per.items()]
+    total = int(per.sum())
+    message = None if total else t("app.no_incidents_here", lang)
     return {
-        "data": [{"type": "bar", "x": months, "y": counts, "marker": {"color": "#de2d26"}}],
-        "layout": {
-            "title": {"text": f"{title} ({year})" if year else title, "font": {"size": 13}},
-            "margin": {"l": 40, "r": 10, "t": 30, "b": 30},
-            "height": 200,
-            "xaxis": {"title": {"text": t("app.month", lang)}, "dtick": 1},
-            "yaxis": {"rangemode": "tozero"},
-        },
+        "title": title,
+        "bars": bars,
+        "max": int(per.max()) if len(per) else 0,
+        "message": message,
     }
+
+
+_TZ = "Asia/Shanghai"
+
+
+def _beijing(times: pd.Series) -> pd.Series:
+    """Times as Beijing time (stored times are UTC or zone-aware)."""
+    return pd.to_datetime(times, utc=True).dt.tz_convert(_TZ)
 
 
 def building_info(src: Source, code: str, lang: str) -> dict[str, Any] | None:
@@ -360,20 +438,28 @@ def _int(value: Any) -> int | None:
 # -- basemap and overlays ----------------------------------------------------------
 
 
-def basemap(src: Source, lang: str) -> dict[str, Any]:
-    """The offline basemap: the district boundary and the main roads, styled in properties."""
+def basemap(src: Source) -> dict[str, Any]:
+    """The offline basemap: the district boundary and the main roads, styled in properties.
+
+    Served once at its own URL (the browser caches it), not with each level.
+    """
     district = src.units("district")
+    roads = src.main_roads()
+    geoms = np.concatenate([district.boundary.to_numpy(), roads.geometry.to_numpy()])
+    if src.offset is not None:
+        geoms = shift_geometries(geoms, src.offset)
+    # ~1 m: the basemap is context, drawn at district zoom.
+    geoms = round_coordinates(geoms, 5)
     features: list[dict] = []
-    for geom in district.geometry:
+    for geom in geoms[: len(district)]:
         features.append(
             {
                 "type": "Feature",
-                "geometry": geom.boundary.__geo_interface__,
+                "geometry": geom.__geo_interface__,
                 "properties": {"_style": _BOUNDARY},
             }
         )
-    roads = src.main_roads()
-    for kind, name, geom in zip(roads["kind"], roads["name"], roads.geometry, strict=True):
+    for kind, name, geom in zip(roads["kind"], roads["name"], geoms[len(district) :], strict=True):
         style = {"color": "#9e9e9e", "weight": _ROAD.get(str(kind), 1.5), "opacity": 0.9}
         props: dict[str, Any] = {"_style": style}
         if isinstance(name, str) and name:
@@ -399,14 +485,14 @@ def party_layers(src: Source, code: str, lang: str) -> list[dict[str, Any]]:
     buildings = _within(src.buildings, code)
     orgs = _within(src.party_orgs, code, "unit_code")
     specs = party.build(grids, buildings, orgs, lang=lang, synthetic=src.synthetic)
-    return [_overlay(spec) for spec in specs]
+    return [_overlay(spec, src.offset) for spec in specs]
 
 
 def heatmap_layer(
     src: Source,
     code: str,
     *,
-    months: Sequence[int] | None,
+    window: Sequence[int] | None,
     categories: Iterable[str] | None,
     lang: str,
 ) -> dict[str, Any] | None:
@@ -414,8 +500,9 @@ def heatmap_layer(
 
     Parameters
     ----------
-    months
-        ``[first, last]`` months (1–12, inclusive) of the latest year; ``None``: all.
+    window
+        ``[first, last]`` indexes into :func:`incident_months` (inclusive);
+        ``None``: every month.
     categories
         Categories to keep; ``None`` or empty: all.
     """
@@ -425,17 +512,14 @@ def heatmap_layer(
     inc = src.unit_incidents(code)
     if inc.empty:
         return None
-    start = end = None
-    if months:
-        year = int(pd.to_datetime(inc["reported_at"], utc=True).dt.year.max())
-        start = pd.Timestamp(year=year, month=int(months[0]), day=1, tz="Asia/Shanghai")
-        end = pd.Timestamp(year=year, month=int(months[1]), day=1, tz="Asia/Shanghai")
-        end = end + pd.offsets.MonthBegin(1)
+    start, end, _ = window_bounds(src, window)
     # The radius follows the unit's size: a district needs a coarser kernel than a grid.
     radius = {"district": 400.0, "subdistrict": 250.0, "community": 120.0}.get(level_of(code), 60.0)
     cats = list(categories) if categories else None
     surface = density_surface(inc, radius_m=radius, categories=cats, start=start, end=end)
-    return _overlay(incident_layers.heatmap(surface, lang=lang, synthetic=src.synthetic))
+    return _overlay(
+        incident_layers.heatmap(surface, lang=lang, synthetic=src.synthetic), src.offset
+    )
 
 
 def service_layers(
@@ -459,6 +543,8 @@ def service_layers(
     specs = service_circles.from_model(
         model, src.buildings, units, below, minutes=minutes, lang=lang, synthetic=src.synthetic
     )
+    # The coverage choropleth goes under the circles and the uncovered buildings.
+    specs = sorted(specs, key=lambda spec: spec.id != "coverage")
     # The model covers the whole district; send only what lies in the unit.
     box = src.unit(code).geometry
     for spec in specs:
@@ -468,14 +554,14 @@ def service_layers(
         else:
             keep = frame.intersects(box).to_numpy(bool)
         spec.features = frame[keep]
-    return [_overlay(spec) for spec in specs]
+    return [_overlay(spec, src.offset) for spec in specs]
 
 
-def _overlay(spec: LayerSpec) -> dict[str, Any]:
+def _overlay(spec: LayerSpec, offset: str | None) -> dict[str, Any]:
     """An overlay for the map: its id, kind, data (styles in properties) and legend."""
     return {
         "id": spec.id,
         "kind": spec.kind,
-        "data": feature_collection(spec),
+        "data": feature_collection(spec, offset=offset),
         "legend": spec.legend.to_dict(),
     }

@@ -260,16 +260,120 @@ def test_unknown_unit_says_so(page_of, server):
     page.wait_for_selector("path.gm-unit", timeout=TIMEOUT_MS)
 
 
+def _legend_text(page, name: str) -> str:
+    return page.get_by_test_id(f"legend-{name}").inner_text().strip()
+
+
+def _wait_legend(page, name: str, contains: str = "") -> None:
+    """Wait until the layer's legend shows (and holds ``contains``)."""
+    page.wait_for_function(
+        """([n, c]) => {
+            const t = document.querySelector(`[data-testid=legend-${n}]`).innerText.trim();
+            return t.length && t.includes(c);
+        }""",
+        arg=[name, contains],
+        timeout=TIMEOUT_MS,
+    )
+
+
 def test_layers_panel(page_of, server):
-    page = page_of()
+    """Each layer toggles on with its legend and off without it; the facility type changes."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = page_of(1280, 1000)
     page.goto(server + "/?unit=431002001")
     page.wait_for_selector("path.gm-unit", timeout=TIMEOUT_MS)
-    layers = page.get_by_test_id("layers")
-    assert page.get_by_test_id("legend-units").inner_text().strip()
-    for name in ("party", "heatmap"):
-        layers.locator(f"input[value={name}]").check()
+    toggles = page.locator("#gm-layer-toggles")
+    # The units layer is on by default, with its legend; off, its legend goes.
+    _wait_legend(page, "units")
+    toggles.locator("input[value=units]").uncheck()
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=legend-units]').innerText.trim()",
+        timeout=TIMEOUT_MS,
+    )
+    toggles.locator("input[value=units]").check()
+    _wait_legend(page, "units")
+    for name in ("party", "circles", "heatmap"):
+        toggles.locator(f"input[value={name}]").check()
+        _wait_legend(page, name)
+        # The layer is drawn: paths (or circle markers) in the overlay pane besides the units.
         page.wait_for_function(
-            "n => document.querySelector(`[data-testid=legend-${n}]`).innerText.trim().length",
+            "() => document.querySelectorAll('.leaflet-overlay-pane path:not(.gm-unit)')"
+            ".length > 1",
+            timeout=TIMEOUT_MS,
+        )
+        page.screenshot(path=str(SHOTS / f"layer-{name}.png"))
+        toggles.locator(f"input[value={name}]").uncheck()
+        page.wait_for_function(
+            "n => !document.querySelector(`[data-testid=legend-${n}]`).innerText.trim()",
             arg=name,
             timeout=TIMEOUT_MS,
         )
+    # Service circles of another facility type: the legend follows the choice.
+    toggles.locator("input[value=circles]").check()
+    _wait_legend(page, "circles", "社区卫生服务站")
+    page.locator("#gm-facility-type").click()
+    page.get_by_role("option", name="小学").click()
+    _wait_legend(page, "circles", "小学")
+    assert "社区卫生服务站" not in _legend_text(page, "circles")
+    # And other minutes.
+    page.locator("#gm-minutes input[value='15']").check()
+    _wait_legend(page, "circles", "15")
+    page.screenshot(path=str(SHOTS / "layer-circles-school-15min.png"))
+
+
+def test_trend_follows_the_window(page_of, server):
+    page = page_of()
+    page.goto(server + "/?unit=431002001")
+    page.wait_for_selector(".gm-bar", timeout=TIMEOUT_MS)
+    assert page.locator(".gm-bar").count() == 12
+    # Narrow the window with the keyboard (the slider's last handle, six months back).
+    handle = page.locator("[data-testid=window] [role=slider]").nth(1)
+    handle.focus()
+    for _ in range(6):
+        page.keyboard.press("ArrowLeft")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.gm-bar').length === 6", timeout=TIMEOUT_MS
+    )
+    assert "2025-01 – 2025-06" in page.get_by_test_id("trend").inner_text()
+
+
+def test_clicks_drill_through_overlays(page_of, server):
+    """With overlays on, a click still opens a unit: through the heatmap and circles,
+    and on a party branch's grid (it opens the community holding that grid)."""
+    page = page_of()
+    page.goto(server + "/?unit=431002001")
+    page.wait_for_selector("path.gm-unit", timeout=TIMEOUT_MS)
+    toggles = page.locator("#gm-layer-toggles")
+    toggles.locator("input[value=party]").check()
+    page.wait_for_selector("path.gm-feature", timeout=TIMEOUT_MS)
+    cls = page.locator("path.gm-feature").first.get_attribute("class")
+    grid = next(c for c in cls.split() if c.startswith("gm-feature-")).removeprefix("gm-feature-")
+    page.locator(f"path.gm-feature-{grid}").first.dispatch_event("click")
+    _wait_view(page, grid[:12])
+    assert _crumbs(page)[-1] == grid[:12]
+    # Heatmap and circles let a real mouse click through to the unit below.
+    toggles.locator("input[value=party]").uncheck()
+    for name in ("heatmap", "circles"):
+        toggles.locator(f"input[value={name}]").check()
+        _wait_legend(page, name)
+    # The point nearest the map's centre where a click lands on a unit or an overlay
+    # that names one (non-interactive overlays are transparent to the pointer).
+    x, y = page.evaluate(
+        """() => {
+            const m = document.querySelector('.gm-map').getBoundingClientRect();
+            const cx = m.left + m.width / 2, cy = m.top + m.height / 2, hits = [];
+            for (let i = 1; i < 30; i++) for (let j = 1; j < 30; j++) {
+                const x = m.left + m.width * i / 30, y = m.top + m.height * j / 30;
+                const e = document.elementFromPoint(x, y);
+                if (e && e.matches('path.gm-unit, path.gm-feature')) hits.push([x, y]);
+            }
+            const d = p => Math.hypot(p[0] - cx, p[1] - cy);
+            hits.sort((a, b) => d(a) - d(b));
+            return hits[0];
+        }"""
+    )
+    page.mouse.click(x, y)
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=breadcrumb] .gm-crumb').length === 4",
+        timeout=TIMEOUT_MS,
+    )

@@ -14,11 +14,13 @@ from typing import Any
 import dash
 import dash_leaflet as dl
 import flask
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from gridmap.app import ids
 from gridmap.app import views as v
 from gridmap.app.data import Source, get_source
+from gridmap.app.tiles import Basemap
+from gridmap.codes import level_of
 from gridmap.coverage import MUST_HAVE
 from gridmap.i18n import LANGS, label, t
 from gridmap.schema import INCIDENT_CATEGORIES
@@ -32,8 +34,19 @@ _PLAIN = {"color": "#636363", "weight": 1, "fillColor": "#ffffff", "fillOpacity"
 _OVERLAYS = ("units", "party", "circles", "heatmap")
 
 
+#: Pattern id of the overlay layers: clicks on their features drill like the units'.
+_OVERLAY = "gm-overlay"
+#: Code width of each level (a click on any feature with a code opens the child
+#: unit holding it).
+_WIDTH = {"subdistrict": 9, "community": 12, "grid": 14, "building": 17}
+
+
+def _basemap() -> Basemap:
+    return flask.current_app.config["GRIDMAP_BASEMAP"]
+
+
 def _source() -> Source:
-    return get_source(flask.current_app.config["GRIDMAP_STORE"])
+    return get_source(flask.current_app.config["GRIDMAP_STORE"], _basemap().offset)
 
 
 def _default_lang() -> str:
@@ -85,9 +98,21 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
     view = v.level_view(src, code, measure="households", lang=lang)
     crumbs = v.breadcrumb(src, code, lang)
     state = {"code": code, "lang": lang, "child_level": view["child_level"]}
+    base = _basemap()
+    tiles = [
+        dl.TileLayer(url=tile.url, subdomains=tile.subdomains, attribution=tile.attribution)
+        for tile in base.tiles
+    ]
     the_map = dl.Map(
         [
-            dl.GeoJSON(id=ids.BASEMAP, data=v.basemap(src, lang), style=_STYLE, interactive=False),
+            *tiles,
+            # Fetched once from its own URL (the browser caches it), not with each level.
+            dl.GeoJSON(
+                id=ids.BASEMAP,
+                url=flask.current_app.config["GRIDMAP_BASEMAP_URL"],
+                style=_STYLE,
+                interactive=False,
+            ),
             dl.GeoJSON(
                 id=ids.UNITS,
                 data=view["data"],
@@ -109,14 +134,14 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
         # `bounds` only sets the first view, `viewport` moves it on each level.
         viewport={"bounds": view["bounds"], "transition": "fitBounds"},
         className="gm-map",
-        # No tiles: the basemap is the GeoJSON above (works offline).
-        attributionControl=False,
+        # Offline, the basemap is the GeoJSON above and there is nothing to attribute.
+        attributionControl=not base.offline,
     )
     side = html.Aside(
         [
             _numbers_panel(lang),
             _building_panel(src, code, lang),
-            _layers_panel(lang, view["hideout"]["legend"]),
+            _layers_panel(lang, view["hideout"]["legend"], v.incident_months(src)),
         ],
         className="gm-side",
     )
@@ -172,7 +197,9 @@ def _numbers_panel(lang: str) -> html.Section:
         [
             html.H2(t("app.numbers", lang)),
             dcc.Loading(html.Dl(id=ids.NUMBERS, className="gm-numbers"), delay_show=300),
-            dcc.Graph(id=ids.TREND, config={"displayModeBar": False}, className="gm-trend"),
+            # Plain HTML bars, not a plotly graph: plotly.js is 4.8 MB the
+            # first paint would wait for, to draw a dozen bars.
+            html.Figure(id=ids.TREND, className="gm-trend", **_tid("trend")),
         ],
         className="gm-panel",
         **_tid("numbers"),
@@ -203,7 +230,10 @@ def _building_panel(src: Source, code: str, lang: str) -> html.Section | None:
     return html.Section(
         [
             html.H2(f"{t('app.building', lang)} {info['code']}"),
-            html.Dl([c for k, val in rows for c in (html.Dt(k), html.Dd(val))]),
+            html.Dl(
+                [c for k, val in rows for c in (html.Dt(k), html.Dd(val))],
+                className="gm-numbers",
+            ),
             html.H3(t("app.party_group", lang)),
             html.Ul(groups),
             html.H3(f"{t('app.open_incidents', lang)} ({len(info['open_incidents'])})"),
@@ -219,7 +249,7 @@ def _count(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
-def _layers_panel(lang: str, units_legend: dict) -> html.Section:
+def _layers_panel(lang: str, units_legend: dict, months: list[str]) -> html.Section:
     toggles = dcc.Checklist(
         id=ids.LAYER_TOGGLES,
         options=[{"label": t(f"app.layer.{k}", lang), "value": k} for k in _OVERLAYS],
@@ -252,13 +282,20 @@ def _layers_panel(lang: str, units_legend: dict) -> html.Section:
         persistence=True,
         persistence_type="session",
     )
-    months = dcc.RangeSlider(
+    last = max(len(months) - 1, 0)
+    # A mark every quarter (every year past three years) keeps the labels apart.
+    every = 3 if len(months) <= 36 else 12
+    window = dcc.RangeSlider(
         id=ids.HEAT_MONTHS,
-        min=1,
-        max=12,
+        min=0,
+        max=last,
         step=1,
-        value=[1, 12],
-        marks={m: str(m) for m in (1, 4, 7, 10, 12)},
+        value=[0, last],
+        marks={i: m for i, m in enumerate(months) if i % every == 0 or i == last},
+        allowCross=False,
+        # Its number boxes would show month indexes, not months: the marks say which.
+        allow_direct_input=False,
+        disabled=not months,
     )
     categories = dcc.Dropdown(
         id=ids.HEAT_CATEGORIES,
@@ -281,7 +318,7 @@ def _layers_panel(lang: str, units_legend: dict) -> html.Section:
             minutes,
             html.Div(id=ids.CIRCLES_LEGEND, **_tid("legend-circles")),
             html.Label(t("app.months", lang)),
-            months,
+            html.Div(window, **_tid("window")),
             categories,
             html.Div(id=ids.HEATMAP_LEGEND, **_tid("legend-heatmap")),
         ],
@@ -318,8 +355,42 @@ def _legend(legend: dict | None) -> list[Any]:
 
 
 def _geojson(overlay: dict) -> dl.GeoJSON:
+    """An overlay layer. Its features take clicks only if they name a unit (a click
+    drills to it, as on the units layer) or are points; the others (service
+    circles, heatmap cells) let clicks through to the units under them."""
     point = {"pointToLayer": _POINT} if overlay["kind"] == "point" else {}
-    return dl.GeoJSON(data=overlay["data"], style=_STYLE, **point)
+    features = overlay["data"]["features"]
+    props = features[0]["properties"] if features else {}
+    coded = "code" in props or "unit_code" in props
+    return dl.GeoJSON(
+        id={"type": _OVERLAY, "layer": overlay["id"]},
+        data=overlay["data"],
+        style=_STYLE,
+        interactive=coded or overlay["kind"] == "point",
+        **point,
+    )
+
+
+def _bars(trend: dict, lang: str) -> list[Any]:
+    """The trend as HTML bars: one per month, its height the month's count."""
+    head = html.Figcaption(trend["title"])
+    if trend["message"]:
+        return [head, html.P(trend["message"], className="gm-empty")]
+    top = max(trend["max"], 1)
+    bars = [
+        html.Div(
+            [
+                html.Span(str(b["count"]) if b["count"] else "", className="gm-bar-n"),
+                html.Div(className="gm-bar", style={"height": f"{100 * b['count'] / top:.1f}%"}),
+                html.Span(b["month"][5:], className="gm-bar-m"),
+            ],
+            className="gm-bar-col",
+            title=t("app.trend_bar", lang).format(month=b["month"], n=b["count"]),
+        )
+        for b in trend["bars"]
+    ]
+    span = f"{trend['bars'][0]['month']} – {trend['bars'][-1]['month']}"
+    return [head, html.Div(bars, className="gm-bars"), html.Div(span, className="gm-bar-span")]
 
 
 def _overlay_legends(overlays: list[dict]) -> list[Any]:
@@ -335,15 +406,27 @@ def _overlay_legends(overlays: list[dict]) -> list[Any]:
 @callback(
     Output(ids.URL, "search"),
     Input(ids.UNITS, "clickData"),
+    Input({"type": _OVERLAY, "layer": ALL}, "clickData"),
     State(ids.VIEW, "data"),
     prevent_initial_call=True,
 )
-def drill(feature: dict | None, state: dict) -> str:
-    """A click on a unit opens it: its code goes into the URL."""
+def drill(feature: dict | None, _overlays: list, state: dict) -> str:
+    """A click on a unit opens it: its code goes into the URL.
+
+    A click on an overlay's feature that names a unit (a grid's party branch,
+    a building's party group …) opens the child unit holding it.
+    """
+    if ctx.triggered_id != ids.UNITS:
+        feature = ctx.triggered[0]["value"] if ctx.triggered else None
     props = (feature or {}).get("properties") or {}
-    if not state or not state.get("child_level") or props.get("level") != state["child_level"]:
+    below = (state or {}).get("child_level")
+    code = str(props.get("code") or props.get("unit_code") or "")
+    if not below or len(code) < _WIDTH[below] or not code.startswith(state["code"]):
         return no_update
-    return v.search_for(props["code"], state["lang"])
+    child = code[: _WIDTH[below]]
+    if level_of(child) != below:
+        return no_update
+    return v.search_for(child, state["lang"])
 
 
 @callback(
@@ -363,18 +446,28 @@ def restyle(measure: str, toggles: list[str], state: dict) -> tuple[dict, list]:
 
 @callback(
     Output(ids.NUMBERS, "children"),
-    Output(ids.TREND, "figure"),
     Input(ids.VIEW, "data"),
 )
-def show_numbers(state: dict) -> tuple[list, dict]:
-    """The numbers panel (after first paint: the figures take a second)."""
-    src = _source()
-    rows = v.numbers(src, state["code"], state["lang"])
+def show_numbers(state: dict) -> list:
+    """The numbers panel: the unit's `gridmap stats` figures."""
+    rows = v.numbers(_source(), state["code"], state["lang"])
     children = []
     for row in rows:
         children.append(html.Dt(row["label"]))
         children.append(html.Dd(row["text"], **_tid(f"number-{row['key']}")))
-    return children, v.trend(src, state["code"], state["lang"])
+    return children
+
+
+@callback(
+    Output(ids.TREND, "children"),
+    Input(ids.HEAT_MONTHS, "value"),
+    Input(ids.HEAT_CATEGORIES, "value"),
+    State(ids.VIEW, "data"),
+)
+def show_trend(window: list[int], categories: list[str], state: dict) -> list:
+    """The unit's incidents per month over the chosen window and categories."""
+    trend = v.trend(_source(), state["code"], state["lang"], window=window, categories=categories)
+    return _bars(trend, state["lang"])
 
 
 def _failed(error: Exception, lang: str) -> list[Any]:
@@ -425,14 +518,15 @@ def show_circles(toggles: list[str], ftype: str, minutes: int, state: dict) -> t
     State(ids.VIEW, "data"),
 )
 def show_heatmap(
-    toggles: list[str], months: list[int], categories: list[str], state: dict
+    toggles: list[str], window: list[int], categories: list[str], state: dict
 ) -> tuple[list, list]:
     """The incident heatmap of the unit, when toggled on."""
     if "heatmap" not in (toggles or []):
         return [], []
     overlay = v.heatmap_layer(
-        _source(), state["code"], months=months, categories=categories, lang=state["lang"]
+        _source(), state["code"], window=window, categories=categories, lang=state["lang"]
     )
     if overlay is None:
-        return [], [html.P(t("app.no_incidents", state["lang"]))]
+        key = "app.no_incidents" if _source().incidents.empty else "app.no_incidents_here"
+        return [], [html.P(t(key, state["lang"]))]
     return [_geojson(overlay)], _overlay_legends([overlay])
