@@ -106,6 +106,8 @@ def bare_demo_path(demo_path, tmp_path_factory):
     out = tmp_path_factory.mktemp("bare") / "bare.gpkg"
     shutil.copy(demo_path, out)
     with open_store(out) as store:
-        empty = {name: store.read(name).iloc[0:0] for name in ("roads", "incidents", "incident_events")}
+        empty = {
+            name: store.read(name).iloc[0:0] for name in ("roads", "incidents", "incident_events")
+        }
         store.write(empty, mode="replace")
     return out

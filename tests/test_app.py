@@ -217,3 +217,54 @@ def test_amap_shifts_what_is_sent_and_nothing_else(demo_path, path):
     # The frames the figures are computed from stay in WGS 84.
     assert shifted.units("grid").geometry.geom_equals_exact(plain.units("grid").geometry, 0).all()
     assert v.numbers(shifted, path[2], "zh") == v.numbers(plain, path[2], "zh")
+
+
+def _page(client, search: str) -> str:
+    """The page callback's answer for ``?…`` (what the browser gets on navigation)."""
+    body = {
+        "output": ".._pages_content.children..._pages_store.data..",
+        "outputs": [
+            {"id": "_pages_content", "property": "children"},
+            {"id": "_pages_store", "property": "data"},
+        ],
+        "inputs": [
+            {"id": "_pages_location", "property": "pathname", "value": "/"},
+            {"id": "_pages_location", "property": "search", "value": search},
+        ],
+        "changedPropIds": ["_pages_location.search"],
+    }
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_data(as_text=True)
+
+
+def test_store_without_roads_or_incidents_says_so(bare_demo_path):
+    from gridmap.app import create_app
+
+    src = Source(str(bare_demo_path))
+    assert src.roads.empty and src.incidents.empty
+    client = create_app(str(bare_demo_path), lang="en").server.test_client()
+    page = _page(client, "?lang=en")
+    assert "The store holds no roads" in page and "The store holds no incidents" in page
+    # Still a map: the district's subdistricts are in the page.
+    assert page.count('"level": "subdistrict"') + page.count('"level":"subdistrict"') == 14
+    # Figures without roads and incidents: dashes and zeros, never an error.
+    rows = {r["key"]: r for r in v.numbers(src, src.district_code(), "en")}
+    assert rows["coverage.clinic_share"]["text"] == "—"
+    assert rows["incidents.open"]["value"] == 0
+    assert rows["residents"]["value"] > 0
+    assert v.incident_months(src) == []
+    assert v.trend(src, src.district_code(), "en")["message"]
+    assert (
+        v.heatmap_layer(src, src.district_code(), window=None, categories=None, lang="en") is None
+    )
+    assert client.get(client.application.config["GRIDMAP_BASEMAP_URL"]).status_code == 200
+
+
+def test_unknown_unit_page_shows_the_district(demo_path):
+    from gridmap.app import create_app
+
+    client = create_app(str(demo_path), lang="zh").server.test_client()
+    page = _page(client, "?unit=431002999&lang=zh")
+    assert "没有编码为 431002999 的单元" in page
+    assert page.count('"level": "subdistrict"') + page.count('"level":"subdistrict"') == 14

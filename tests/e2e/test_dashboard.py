@@ -8,6 +8,7 @@ errors. Screenshots of each level go to tests/artifacts/screenshots/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -42,19 +43,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(demo_path, tmp_path_factory):
-    """`gridmap serve DEMO --port P` in a subprocess; its base URL."""
+@contextlib.contextmanager
+def _serving(store: Path, folder: Path, *args: str, env: dict[str, str] | None = None):
+    """`gridmap serve STORE --port P [ARGS]` in a subprocess; its base URL."""
     port = _free_port()
     exe = Path(sys.executable).with_name("gridmap")
     # The server's output goes to a file: a pipe nobody reads would fill and block it.
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    log = folder / "serve.log"
     out = log.open("w")
     proc = subprocess.Popen(
-        [str(exe), "serve", str(demo_path), "--port", str(port)],
+        [str(exe), "serve", str(store), "--port", str(port), *args],
         stdout=out,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
@@ -76,6 +78,13 @@ def server(demo_path, tmp_path_factory):
         out.close()
         # Server-side tracebacks fail the module: the browser only sees a 500.
         assert "Traceback" not in log.read_text(), log.read_text()
+
+
+@pytest.fixture(scope="module")
+def server(demo_path, tmp_path_factory):
+    """The demo's dashboard (offline basemap)."""
+    with _serving(demo_path, tmp_path_factory.mktemp("serve")) as url:
+        yield url
 
 
 @pytest.fixture
@@ -106,8 +115,10 @@ def page_of(browser, server):
         )
         page.on("pageerror", lambda e: page.errors.append(str(e)))
 
+        page.routed = []  # requests a test answered itself (never left the machine)
+
         def check(request):
-            if not request.url.startswith(server) and not request.url.startswith("data:"):
+            if not request.url.startswith(("http://127.0.0.1:", "data:")):
                 page.foreign.append(request.url)
 
         page.on("request", check)
@@ -117,7 +128,7 @@ def page_of(browser, server):
     yield make
     for context, page in opened:
         assert page.errors == [], page.errors
-        assert page.foreign == [], page.foreign
+        assert [u for u in page.foreign if u not in page.routed] == [], page.foreign
         context.close()
 
 
@@ -377,3 +388,89 @@ def test_clicks_drill_through_overlays(page_of, server):
         "() => document.querySelectorAll('[data-testid=breadcrumb] .gm-crumb').length === 4",
         timeout=TIMEOUT_MS,
     )
+
+
+def test_store_without_roads_or_incidents(page_of, bare_demo_path, tmp_path):
+    """A store without roads and incidents: a message in the page, still a map, no errors."""
+    with _serving(bare_demo_path, tmp_path) as url:
+        page = page_of()
+        page.goto(url + "/?lang=en")
+        message = page.get_by_test_id("message")
+        message.wait_for(timeout=TIMEOUT_MS)
+        assert "no roads" in message.inner_text() and "no incidents" in message.inner_text()
+        page.wait_for_selector("path.gm-unit", timeout=TIMEOUT_MS)
+        _wait_numbers(page)
+        assert "No incidents" in page.get_by_test_id("trend").inner_text()
+        for name in ("circles", "heatmap"):
+            page.locator(f"#gm-layer-toggles input[value={name}]").check()
+            _wait_legend(page, name, "The store holds no")
+        page.screenshot(path=str(SHOTS / "store-without-roads-incidents.png"))
+
+
+#: A 1×1 transparent PNG: what the test answers tile requests with.
+_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+
+def _find_props(tree, component_id: str) -> dict | None:
+    """The props of the component ``component_id`` in a Dash layout (JSON)."""
+    if isinstance(tree, dict):
+        props = tree.get("props")
+        if isinstance(props, dict) and props.get("id") == component_id:
+            return props
+        for value in tree.values():
+            found = _find_props(value, component_id)
+            if found is not None:
+                return found
+    elif isinstance(tree, list):
+        for value in tree:
+            found = _find_props(value, component_id)
+            if found is not None:
+                return found
+    return None
+
+
+def test_amap_basemap_shifts_the_layers(page_of, demo_path, tmp_path):
+    """With AMap tiles the map asks AMap for tiles (answered here: nothing leaves the
+    machine), attributes them, and the units the browser draws are shifted to GCJ-02."""
+    import numpy as np
+    import shapely
+
+    from gridmap.app.data import Source
+    from gridmap.offsets import wgs84_to_gcj02
+
+    with _serving(demo_path, tmp_path, "--basemap", "amap") as url:
+        page = page_of()
+        tiles, pages = [], []
+
+        def answer(route):
+            tiles.append(route.request.url)
+            page.routed.append(route.request.url)
+            route.fulfill(status=200, content_type="image/png", body=_PNG)
+
+        def keep(response):
+            if "_dash-update-component" in response.url and "gm-units" in response.text():
+                pages.append(response.json())
+
+        page.route("https://*.is.autonavi.com/**", answer)
+        page.on("response", keep)
+        page.goto(url + "/?unit=431002001")
+        page.wait_for_selector("path.gm-unit", timeout=TIMEOUT_MS)
+        page.wait_for_function("() => document.querySelectorAll('img.leaflet-tile').length")
+        assert tiles and all("style=8" in t for t in tiles)
+        assert "AutoNavi" in page.locator(".leaflet-control-attribution").inner_text()
+        page.screenshot(path=str(SHOTS / "amap-offline-tiles.png"))
+    units = next(p for p in (_find_props(r, "gm-units") for r in pages) if p)
+    src = Source(str(demo_path))
+    drawn = {f["properties"]["code"]: f["geometry"] for f in units["data"]["features"]}
+    stored = src.children("431002001").set_index("code").geometry
+    assert set(drawn) == set(stored.index)
+    for code, geometry in drawn.items():
+        xy = shapely.get_coordinates(shapely.geometry.shape(geometry))
+        wgs = shapely.get_coordinates(stored[code])
+        gx, gy = wgs84_to_gcj02(wgs[:, 0], wgs[:, 1])
+        assert np.abs(xy[:, 0] - gx).max() < 1.5e-6 and np.abs(xy[:, 1] - gy).max() < 1.5e-6
+        # Hundreds of metres from the stored geometry: the shift is real.
+        assert np.abs(xy - wgs).max() > 1e-3

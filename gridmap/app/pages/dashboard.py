@@ -130,6 +130,8 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
         # No center/zoom: react-leaflet would prefer them to `bounds`. Without a
         # center, dash-leaflet 1.1.3's viewport tracking fails after load, so it is off.
         trackViewport=False,
+        # Quarter zoom steps: a level fills the map instead of the next power of two below.
+        zoomSnap=0.25,
         # The page is re-rendered on every drill but React keeps the same map:
         # `bounds` only sets the first view, `viewport` moves it on each level.
         viewport={"bounds": view["bounds"], "transition": "fitBounds"},
