@@ -10,7 +10,7 @@ import pytest
 import shapely
 
 from gridmap.app import views as v
-from gridmap.app.data import Source
+from gridmap.app.data import Source, close_sources
 from gridmap.stats import store_unit_stats
 from gridmap.store import open_store
 
@@ -268,3 +268,27 @@ def test_unknown_unit_page_shows_the_district(demo_path):
     page = _page(client, "?unit=431002999&lang=zh")
     assert "没有编码为 431002999 的单元" in page
     assert page.count('"level": "subdistrict"') + page.count('"level":"subdistrict"') == 14
+
+
+def test_the_dashboard_on_postgis_shows_the_same(postgis_url, demo_path, src, path):
+    """The same page and figures from the demo copied into PostGIS."""
+    from gridmap.app import create_app
+
+    with open_store(demo_path) as gpkg:
+        layers = gpkg.read_all()
+    with open_store(postgis_url, create=True) as pg:
+        pg.write({k: v for k, v in layers.items() if k != "metadata"}, metadata=[])
+    pg_src = Source(postgis_url)
+    try:
+        for code in (path[0], path[2], path[4]):
+            assert v.numbers(pg_src, code, "zh") == v.numbers(src, code, "zh")
+            assert v.trend(pg_src, code, "zh") == v.trend(src, code, "zh")
+        app = create_app(postgis_url, lang="zh")
+        client = app.server.test_client()
+        page = _page(client, f"?unit={path[1]}&lang=zh")
+        shown = page.count('"level": "community"') + page.count('"level":"community"')
+        assert shown == len(src.children(path[1]))
+        assert client.get(app.server.config["GRIDMAP_BASEMAP_URL"]).status_code == 200
+    finally:
+        pg_src.close()
+        close_sources()  # the app's own Source of the database

@@ -23,7 +23,7 @@ from gridmap.codes import level_of
 from gridmap.errors import CodeError, GridmapError
 from gridmap.schema import LEVEL_LAYERS, LEVELS
 
-__all__ = ["Source", "get_source", "child_level", "UnitNotFoundError"]
+__all__ = ["Source", "get_source", "close_sources", "child_level", "UnitNotFoundError"]
 
 #: The unit columns every level frame carries (besides its geometry).
 _UNIT_COLUMNS = ("code", "name")
@@ -59,6 +59,14 @@ def get_source(address: str, offset: str | None = None) -> Source:
         return _SOURCES[key]
 
 
+def close_sources() -> None:
+    """Close every :class:`Source` of the process and forget them (their stores' connections)."""
+    with _SOURCES_LOCK:
+        for source in _SOURCES.values():
+            source.close()
+        _SOURCES.clear()
+
+
 class Source:
     """A store as the dashboard sees it: level frames with their totals, cached.
 
@@ -82,6 +90,10 @@ class Source:
         self._stats: dict[str, dict[str, Any]] = {}
         self._network = None
         self._service: pd.DataFrame | None = None
+
+    def close(self) -> None:
+        """Close the store (a database connection pool for PostGIS)."""
+        self.store.close()
 
     # -- layers -------------------------------------------------------------
 
