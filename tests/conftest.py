@@ -12,6 +12,19 @@ import shutil
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+#: Debian's Chromium, driven by Playwright (never `playwright install`: no downloads).
+CHROMIUM = "/usr/bin/chromium"
+#: Headless, and quiet: no background requests of its own leave the machine.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture

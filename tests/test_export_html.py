@@ -13,7 +13,7 @@ from pathlib import Path
 
 import folium
 import pytest
-from conftest import IN_CI
+from conftest import CHROMIUM_ARGS, IN_CI
 
 from gridmap.cli import main
 from layers import folium_map, grids, party
@@ -21,16 +21,6 @@ from layers import folium_map, grids, party
 from fixtures import G_NORTH, valid_layers
 
 ARTIFACTS = Path(__file__).parent / "artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 #: A src or href attribute pointing at the web (http:, https: or protocol-relative).
 EXTERNAL = re.compile(r"""\b(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
 #: The one web link Leaflet itself writes: its attribution prefix (text, not a resource).
