@@ -277,7 +277,7 @@ def _demo(folder: Path) -> Path:
     store = folder / "beihu.gpkg"
     t0 = time.perf_counter()
     subprocess.run(
-        [_gridmap(), "demo", "--district", "431002", "--out", str(store), "--no-serve"],
+        [_gridmap(), "demo", "--district", "431002", "--out", str(store), "--no-serve", "--quiet"],
         check=True,
         stdout=subprocess.DEVNULL,
     )

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     basemap: str = Field("none", pattern="^(none|tianditu|amap|osm)$")
     #: The Tianditu API key (tk) the tianditu basemap needs.
     tianditu_key: str | None = None
+    #: Seconds between the dashboard's checks for new data (wall displays run
+    #: unattended); 0 turns the automatic refresh off.
+    refresh_seconds: int = Field(60, ge=0)
 
 
 @lru_cache(maxsize=1)

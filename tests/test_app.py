@@ -168,7 +168,7 @@ def test_basemap_is_served_once_at_a_cached_url(demo_path):
     from gridmap.app import create_app
 
     app = create_app(str(demo_path))
-    url = app.server.config["GRIDMAP_BASEMAP_URL"]
+    url = _basemap_url(app, str(demo_path))
     assert "?v=" in url
     response = app.server.test_client().get(url)
     assert response.status_code == 200
@@ -258,7 +258,8 @@ def test_store_without_roads_or_incidents_says_so(bare_demo_path):
     assert (
         v.heatmap_layer(src, src.district_code(), window=None, categories=None, lang="en") is None
     )
-    assert client.get(client.application.config["GRIDMAP_BASEMAP_URL"]).status_code == 200
+    url = _basemap_url(client.application, str(bare_demo_path))
+    assert client.get(url).status_code == 200
 
 
 def test_unknown_unit_page_shows_the_district(demo_path):
@@ -288,7 +289,58 @@ def test_the_dashboard_on_postgis_shows_the_same(postgis_url, demo_path, src, pa
         page = _page(client, f"?unit={path[1]}&lang=zh")
         shown = page.count('"level": "community"') + page.count('"level":"community"')
         assert shown == len(src.children(path[1]))
-        assert client.get(app.server.config["GRIDMAP_BASEMAP_URL"]).status_code == 200
+        assert client.get(_basemap_url(app.server, postgis_url)).status_code == 200
     finally:
         pg_src.close()
         close_sources()  # the app's own Source of the database
+
+
+def _basemap_url(app, address: str) -> str:
+    """The basemap URL the page names (``app``: the Dash app or its Flask server)."""
+    from gridmap.app import basemap_url
+    from gridmap.app.data import get_source
+
+    server = getattr(app, "server", app)
+    return basemap_url(get_source(address), server.config["GRIDMAP_BASEMAP_PATH"])
+
+
+def test_the_dashboard_reads_the_store_again_when_it_changes(demo_path, tmp_path, monkeypatch):
+    """A case closed by a supervisor (another process) shows on the open dashboard."""
+    import shutil
+
+    from gridmap.app import data
+    from gridmap.cli import main
+
+    copy = tmp_path / "live.gpkg"
+    shutil.copy(demo_path, copy)
+    monkeypatch.setattr(data, "RECHECK_SECONDS", 0.0)
+    src = data.get_source(str(copy))
+    case = src.incidents[src.incidents["step"] == "reported_back"].iloc[0]
+    grid = str(case["grid_code"])
+    before = {r["key"]: r["value"] for r in v.numbers(src, grid, "en")}
+    assert data.get_source(str(copy)) is src  # nothing changed: the same copy
+    move = ["incidents", "move", str(copy), str(case["id"]), "--to", "closed"]
+    assert main([*move, "--closed-level", "grid"]) == 0
+    fresh = data.get_source(str(copy))
+    assert fresh is not src and fresh.version != src.version
+    after = {r["key"]: r["value"] for r in v.numbers(fresh, grid, "en")}
+    assert after["incidents.open"] == before["incidents.open"] - 1
+    # The page's timer callback hands the new version to the figures, once.
+    from gridmap.app import create_app
+
+    app = create_app(str(copy), refresh_seconds=5)
+    client = app.server.test_client()
+    body = {
+        "output": "gm-data-version.data",
+        "outputs": {"id": "gm-data-version", "property": "data"},
+        "inputs": [{"id": "gm-refresh", "property": "n_intervals", "value": 1}],
+        "state": [{"id": "gm-data-version", "property": "data", "value": src.version}],
+        "changedPropIds": ["gm-refresh.n_intervals"],
+    }
+    answer = client.post("/_dash-update-component", json=body)
+    assert fresh.version in answer.get_data(as_text=True)
+    body["state"][0]["value"] = fresh.version
+    # The same version on screen: no update, so nothing downstream runs again.
+    unchanged = client.post("/_dash-update-component", json=body)
+    assert unchanged.get_json()["response"] == {}
+    data.close_sources()

@@ -341,6 +341,35 @@ def test_a_stale_move_is_refused_and_changes_nothing(store):
         store.move_incident({**row, "id": "NOPE"}, events, expected_version=1)
 
 
+def test_version_changes_with_every_write_and_only_then(store):
+    """The token a dashboard compares to know its copy is stale."""
+    first = store.version()
+    store.read("incidents")
+    assert store.version() == first
+    store.write({"incidents": _incidents(2)})
+    written = store.version()
+    assert written != first
+    store.read("incidents")
+    store.count("incidents")
+    assert store.version() == written
+    # A move changes a few bytes in place; the token changes all the same, each time.
+    row, events = _moved(store, "I00001", "evaluated")
+    store.move_incident(row, events, expected_version=7)
+    moved = store.version()
+    assert moved != written
+    row, events = _moved(store, "I00000", "evaluated")
+    store.move_incident(row, events, expected_version=7)
+    assert store.version() not in (moved, written, first)
+    # Another process's write (a second store object: another connection) shows too.
+    other = open_store(store.address)
+    try:
+        before = store.version()
+        other.write({"incidents": _incidents(1, start=5)})
+    finally:
+        other.close()
+    assert store.version() != before
+
+
 def _race(address: str, both_read, results) -> None:
     st = open_store(address)
     row = st.read("incidents", where={"id": "I00000"}).drop(columns="geometry").iloc[0].to_dict()

@@ -15,15 +15,20 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import dash
 
+    from gridmap.app.data import Source
     from gridmap.app.tiles import Basemap
 
-__all__ = ["create_app", "run"]
+__all__ = ["basemap_url", "create_app", "run"]
 
 _PAGES = Path(__file__).resolve().parent / "pages"
 
 
 def create_app(
-    store_address: str, *, lang: str = "zh", basemap: Basemap | None = None
+    store_address: str,
+    *,
+    lang: str = "zh",
+    basemap: Basemap | None = None,
+    refresh_seconds: int | None = None,
 ) -> dash.Dash:
     """The dashboard of the store at ``store_address``.
 
@@ -37,6 +42,9 @@ def create_app(
     basemap
         The tiles under the layers (:func:`gridmap.app.tiles.basemap`);
         ``None``: the offline basemap drawn from the store.
+    refresh_seconds
+        How often an open page checks for new data and updates its figures
+        and layers (0: never); ``None``: ``GRIDMAP_REFRESH_SECONDS`` (60).
 
     Returns
     -------
@@ -72,6 +80,11 @@ def create_app(
     app.server.config["GRIDMAP_STORE"] = str(store_address)
     app.server.config["GRIDMAP_LANG"] = lang
     app.server.config["GRIDMAP_BASEMAP"] = basemap
+    if refresh_seconds is None:
+        from gridmap.settings import get_settings
+
+        refresh_seconds = get_settings().refresh_seconds
+    app.server.config["GRIDMAP_REFRESH_SECONDS"] = int(refresh_seconds)
     app.layout = html.Div([dash.page_container], className="gm-root")
     _serve_basemap(app, str(store_address), basemap.offset)
     return app
@@ -81,35 +94,42 @@ def _serve_basemap(app: dash.Dash, address: str, offset: str | None) -> None:
     """Serve the offline basemap's GeoJSON at its own URL, cached by the browser.
 
     Every drill re-renders the page; with the basemap at a URL whose query is
-    a hash of its content, it crosses the wire once per browser, not per level.
+    a hash of its content (:func:`basemap_url`), it crosses the wire once per
+    browser, not per level.
     """
-    import hashlib
-
     import flask
 
-    from gridmap.app import views
     from gridmap.app.data import get_source
 
-    src = get_source(address, offset)
-
-    def body() -> bytes:
-        return src.cached("basemap-json", lambda: json.dumps(views.basemap(src)).encode())
-
-    path = app.config.routes_pathname_prefix + "_gridmap/basemap.geojson"
+    path = app.config.routes_pathname_prefix + _BASEMAP_PATH
 
     @app.server.route(path)
     def basemap_geojson() -> flask.Response:
         return flask.Response(
-            body(),
+            _basemap_body(get_source(address, offset)),
             mimetype="application/geo+json",
             # The URL changes with the content: it can be kept for a day.
             headers={"Cache-Control": "public, max-age=86400, immutable"},
         )
 
-    version = src.cached("basemap-version", lambda: hashlib.sha1(body()).hexdigest()[:12])
-    app.server.config["GRIDMAP_BASEMAP_URL"] = (
-        app.config.requests_pathname_prefix + f"_gridmap/basemap.geojson?v={version}"
-    )
+    app.server.config["GRIDMAP_BASEMAP_PATH"] = app.config.requests_pathname_prefix + _BASEMAP_PATH
+
+
+_BASEMAP_PATH = "_gridmap/basemap.geojson"
+
+
+def _basemap_body(src: Source) -> bytes:
+    from gridmap.app import views
+
+    return src.cached("basemap-json", lambda: json.dumps(views.basemap(src)).encode())
+
+
+def basemap_url(src: Source, path: str) -> str:
+    """The basemap's URL for ``src``: ``path?v=HASH``, new whenever its content is."""
+    import hashlib
+
+    version = src.cached("basemap-version", lambda: hashlib.sha1(_basemap_body(src)).hexdigest())
+    return f"{path}?v={version[:12]}"
 
 
 def run(

@@ -11,9 +11,10 @@ the same functions the callbacks call.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -22,6 +23,9 @@ import pandas as pd
 from gridmap.codes import level_of
 from gridmap.errors import CodeError, GridmapError
 from gridmap.schema import LEVEL_LAYERS, LEVELS
+
+if TYPE_CHECKING:
+    from gridmap.store.base import Store
 
 __all__ = ["Source", "get_source", "close_sources", "child_level", "UnitNotFoundError"]
 
@@ -36,6 +40,8 @@ MAIN_ROADS = ("motorway", "trunk", "primary", "secondary")
 #: district zoom, and it halves the bytes sent.
 _SIMPLIFY_DEG = 5e-5
 
+#: Seconds between two checks of a store's version (:meth:`Source.refresh`).
+RECHECK_SECONDS = 2.0
 _SOURCES: dict[tuple[str, str | None], Source] = {}
 _SOURCES_LOCK = threading.Lock()
 
@@ -51,12 +57,17 @@ def child_level(level: str) -> str | None:
 
 
 def get_source(address: str, offset: str | None = None) -> Source:
-    """The process's :class:`Source` of the store at ``address`` (created on first use)."""
+    """The process's :class:`Source` of the store at ``address``: created on first use,
+    and replaced by a new one (reading the store again) once the store has changed."""
     with _SOURCES_LOCK:
         key = (address, offset)
-        if key not in _SOURCES:
-            _SOURCES[key] = Source(address, offset=offset)
-        return _SOURCES[key]
+        src = _SOURCES.get(key)
+        if src is None:
+            src = _SOURCES[key] = Source(address, offset=offset)
+        elif src.changed():
+            # Requests under way keep the old copy; the store (connections) is shared.
+            src = _SOURCES[key] = Source(address, offset=offset, store=src.store)
+        return src
 
 
 def close_sources() -> None:
@@ -80,20 +91,38 @@ class Source:
         frames here stay in WGS 84.
     """
 
-    def __init__(self, address: str, offset: str | None = None) -> None:
+    def __init__(
+        self, address: str, offset: str | None = None, *, store: Store | None = None
+    ) -> None:
         from gridmap.store import open_store
 
         self.address = str(address)
         self.offset = offset
-        self.store = open_store(self.address)
+        self.store = store if store is not None else open_store(self.address)
         self._lock = threading.Lock()
         self._stats: dict[str, dict[str, Any]] = {}
         self._network = None
         self._service: pd.DataFrame | None = None
+        #: The store's version when this copy was made (see :meth:`changed`).
+        self.version = self.store.version()
+        self._checked = time.monotonic()
 
     def close(self) -> None:
         """Close the store (a database connection pool for PostGIS)."""
         self.store.close()
+
+    def changed(self, every: float | None = None) -> bool:
+        """Whether the store has changed since it was read (asked at most every ``every`` s).
+
+        Asking is cheap (a file header read, or one query); :func:`get_source`
+        then swaps in a new :class:`Source` that reads the store again, so a
+        request always works on one consistent copy.
+        """
+        now = time.monotonic()
+        if now - self._checked < (RECHECK_SECONDS if every is None else every):
+            return False
+        self._checked = now
+        return self.store.version() != self.version
 
     # -- layers -------------------------------------------------------------
 

@@ -17,6 +17,9 @@ BUILDING = "gm-building"
 LANG_SWITCH = "gm-lang-switch"
 #: Where the current view's state lives for callbacks (code, lang).
 VIEW = "gm-view"
+#: The timer of the automatic refresh, and the version of the data on screen.
+REFRESH = "gm-refresh"
+DATA_VERSION = "gm-data-version"
 
 LAYERS = "gm-layers"
 LAYER_TOGGLES = "gm-layer-toggles"

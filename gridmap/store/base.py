@@ -344,6 +344,15 @@ class Store(abc.ABC):
         self.write(full, mode="replace", metadata=metadata, progress=progress)
 
     @abc.abstractmethod
+    def version(self) -> str:
+        """A token that changes whenever the store's data change.
+
+        Whoever keeps layers in memory (the dashboard) compares it with the
+        token of what it read to know when to read again. Two equal tokens mean
+        nothing was written in between, by this process or another.
+        """
+
+    @abc.abstractmethod
     def close(self) -> None:
         """Release the store's resources."""
 

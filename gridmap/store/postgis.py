@@ -280,6 +280,8 @@ class PostGISStore(Store):
             with self.engine.begin() as conn:
                 raw = conn.connection.driver_connection
                 with raw.cursor() as cur:
+                    # Counts of this write reach pg_stat_user_tables at commit (version()).
+                    cur.execute("SELECT pg_stat_force_next_flush()")
                     if mode == "replace":
                         # Children first is not needed: the foreign keys are deferred
                         # to the commit, where the new rows must satisfy them.
@@ -324,6 +326,7 @@ class PostGISStore(Store):
             with self.engine.begin() as conn:
                 raw = conn.connection.driver_connection
                 with raw.cursor() as cur:
+                    cur.execute("SELECT pg_stat_force_next_flush()")  # see version()
                     # The row lock taken by UPDATE makes a concurrent mover wait for
                     # this transaction; it then finds the version changed.
                     cur.execute(
@@ -341,6 +344,23 @@ class PostGISStore(Store):
             raise _connect_error(self.address, exc) from None
         except (sa.exc.IntegrityError, psycopg.errors.IntegrityError) as exc:
             raise _integrity_error(getattr(exc, "orig", exc)) from None
+
+    def version(self) -> str:
+        # Rows inserted, updated and deleted in the store's tables, from the
+        # statistics PostgreSQL keeps anyway (no trigger, no extra table). Our
+        # writers flush their counts at commit (pg_stat_force_next_flush);
+        # other writers' counts arrive when their session idles or ends.
+        try:
+            with self.engine.connect() as conn:
+                changes = conn.execute(
+                    sa.text(
+                        "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0), count(*) "
+                        "FROM pg_stat_user_tables WHERE schemaname = current_schema()"
+                    )
+                ).one()
+        except sa.exc.OperationalError as exc:
+            raise _connect_error(self.address, exc) from None
+        return f"{changes[0]}:{changes[1]}"
 
     def close(self) -> None:
         self.engine.dispose()

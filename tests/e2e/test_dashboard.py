@@ -464,3 +464,30 @@ def test_amap_basemap_shifts_the_layers(page_of, demo_path, tmp_path):
         assert np.abs(xy[:, 0] - gx).max() < 1.5e-6 and np.abs(xy[:, 1] - gy).max() < 1.5e-6
         # Hundreds of metres from the stored geometry: the shift is real.
         assert np.abs(xy - wgs).max() > 1e-3
+
+
+def test_an_open_page_shows_new_data(page_of, demo_path, tmp_path):
+    """A wall display left open: a case closed meanwhile (another process) shows by itself."""
+    import shutil
+
+    from gridmap.cli import main
+    from gridmap.store import open_store
+
+    copy = tmp_path / "live.gpkg"
+    shutil.copy(demo_path, copy)
+    with open_store(copy) as store:
+        incidents = store.read("incidents", columns=["id", "step", "grid_code"])
+    case = incidents[incidents["step"] == "reported_back"].iloc[0]
+    grid = str(case["grid_code"])
+    with _serving(copy, tmp_path, env={"GRIDMAP_REFRESH_SECONDS": "1"}) as url:
+        page = page_of()
+        page.goto(f"{url}/?unit={grid}")
+        _wait_numbers(page)
+        shown = page.get_by_test_id("number-incidents.open").inner_text()
+        move = ["incidents", "move", str(copy), str(case["id"]), "--to", "closed"]
+        assert main([*move, "--closed-level", "grid"]) == 0
+        page.wait_for_function(
+            "n => document.querySelector(\"[data-testid='number-incidents.open']\").innerText == n",
+            arg=str(int(shown) - 1),
+            timeout=TIMEOUT_MS,
+        )

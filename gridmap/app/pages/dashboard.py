@@ -16,7 +16,7 @@ import dash_leaflet as dl
 import flask
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from gridmap.app import ids
+from gridmap.app import basemap_url, ids
 from gridmap.app import views as v
 from gridmap.app.data import Source, get_source
 from gridmap.app.tiles import Basemap
@@ -109,7 +109,7 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
             # Fetched once from its own URL (the browser caches it), not with each level.
             dl.GeoJSON(
                 id=ids.BASEMAP,
-                url=flask.current_app.config["GRIDMAP_BASEMAP_URL"],
+                url=basemap_url(src, flask.current_app.config["GRIDMAP_BASEMAP_PATH"]),
                 style=_STYLE,
                 interactive=False,
             ),
@@ -147,10 +147,15 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
         ],
         className="gm-side",
     )
+    refresh = flask.current_app.config.get("GRIDMAP_REFRESH_SECONDS", 0)
     return html.Div(
         [
             dcc.Location(id=ids.URL, refresh="callback-nav"),
             dcc.Store(id=ids.VIEW, data=state),
+            # Wall displays run unattended: every `refresh` seconds the page asks
+            # whether the store has changed, and only then updates what it shows.
+            dcc.Interval(id=ids.REFRESH, interval=max(refresh, 1) * 1000, disabled=not refresh),
+            dcc.Store(id=ids.DATA_VERSION, data=src.version),
             header,
             _breadcrumb(crumbs, lang),
             _message(messages),
@@ -436,9 +441,10 @@ def drill(feature: dict | None, _overlays: list, state: dict) -> str:
     Output(ids.UNITS_LEGEND, "children"),
     Input(ids.MEASURE, "value"),
     Input(ids.LAYER_TOGGLES, "value"),
+    Input(ids.DATA_VERSION, "data"),
     State(ids.VIEW, "data"),
 )
-def restyle(measure: str, toggles: list[str], state: dict) -> tuple[dict, list]:
+def restyle(measure: str, toggles: list[str], _version: str, state: dict) -> tuple[dict, list]:
     """New colours for the units: the hideout changes, the geometry stays."""
     if "units" not in (toggles or []):
         return {"styles": {}, "default": _PLAIN, "selected": None}, []
@@ -447,10 +453,30 @@ def restyle(measure: str, toggles: list[str], state: dict) -> tuple[dict, list]:
 
 
 @callback(
+    Output(ids.DATA_VERSION, "data"),
+    Input(ids.REFRESH, "n_intervals"),
+    State(ids.DATA_VERSION, "data"),
+    prevent_initial_call=True,
+)
+def check_data(_ticks: int, shown: str) -> str:
+    """On each tick: the store's version, if it is not the one on screen.
+
+    The figures and layers take the version as an input, so they update only
+    when the data did. The new copy is read here, before they ask for it.
+    """
+    src = _source()
+    if src.version == shown:
+        return no_update
+    src.warm()
+    return src.version
+
+
+@callback(
     Output(ids.NUMBERS, "children"),
     Input(ids.VIEW, "data"),
+    Input(ids.DATA_VERSION, "data"),
 )
-def show_numbers(state: dict) -> list:
+def show_numbers(state: dict, _version: str) -> list:
     """The numbers panel: the unit's `gridmap stats` figures."""
     rows = v.numbers(_source(), state["code"], state["lang"])
     children = []
@@ -464,9 +490,10 @@ def show_numbers(state: dict) -> list:
     Output(ids.TREND, "children"),
     Input(ids.HEAT_MONTHS, "value"),
     Input(ids.HEAT_CATEGORIES, "value"),
+    Input(ids.DATA_VERSION, "data"),
     State(ids.VIEW, "data"),
 )
-def show_trend(window: list[int], categories: list[str], state: dict) -> list:
+def show_trend(window: list[int], categories: list[str], _version: str, state: dict) -> list:
     """The unit's incidents per month over the chosen window and categories."""
     trend = v.trend(_source(), state["code"], state["lang"], window=window, categories=categories)
     return _bars(trend, state["lang"])
@@ -480,9 +507,10 @@ def _failed(error: Exception, lang: str) -> list[Any]:
     Output(ids.PARTY, "children"),
     Output(ids.PARTY_LEGEND, "children"),
     Input(ids.LAYER_TOGGLES, "value"),
+    Input(ids.DATA_VERSION, "data"),
     State(ids.VIEW, "data"),
 )
-def show_party(toggles: list[str], state: dict) -> tuple[list, list]:
+def show_party(toggles: list[str], _version: str, state: dict) -> tuple[list, list]:
     """The party layers of the unit, when toggled on."""
     if "party" not in (toggles or []):
         return [], []
@@ -496,9 +524,12 @@ def show_party(toggles: list[str], state: dict) -> tuple[list, list]:
     Input(ids.LAYER_TOGGLES, "value"),
     Input(ids.FACILITY_TYPE, "value"),
     Input(ids.MINUTES, "value"),
+    Input(ids.DATA_VERSION, "data"),
     State(ids.VIEW, "data"),
 )
-def show_circles(toggles: list[str], ftype: str, minutes: int, state: dict) -> tuple[list, list]:
+def show_circles(
+    toggles: list[str], ftype: str, minutes: int, _version: str, state: dict
+) -> tuple[list, list]:
     """Service circles of one facility type, when toggled on."""
     if "circles" not in (toggles or []):
         return [], []
@@ -517,10 +548,11 @@ def show_circles(toggles: list[str], ftype: str, minutes: int, state: dict) -> t
     Input(ids.LAYER_TOGGLES, "value"),
     Input(ids.HEAT_MONTHS, "value"),
     Input(ids.HEAT_CATEGORIES, "value"),
+    Input(ids.DATA_VERSION, "data"),
     State(ids.VIEW, "data"),
 )
 def show_heatmap(
-    toggles: list[str], window: list[int], categories: list[str], state: dict
+    toggles: list[str], window: list[int], categories: list[str], _version: str, state: dict
 ) -> tuple[list, list]:
     """The incident heatmap of the unit, when toggled on."""
     if "heatmap" not in (toggles or []):
