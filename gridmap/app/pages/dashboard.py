@@ -213,10 +213,21 @@ def _numbers_panel(lang: str) -> html.Section:
     )
 
 
-def _building_panel(src: Source, code: str, lang: str) -> html.Section | None:
+def _building_panel(src: Source, code: str, lang: str) -> html.Section:
+    """The building panel (hidden above building level); :func:`show_building` refills it."""
+    children = _building_children(src, code, lang)
+    return html.Section(
+        children,
+        id=ids.BUILDING,
+        className="gm-panel" if children else "gm-panel gm-hidden",
+        **_tid("building"),
+    )
+
+
+def _building_children(src: Source, code: str, lang: str) -> list[Any]:
     info = v.building_info(src, code, lang)
     if info is None:
-        return None
+        return []
     none = t("app.none", lang)
     groups = [
         html.Li(
@@ -234,22 +245,17 @@ def _building_panel(src: Source, code: str, lang: str) -> html.Section | None:
         (label("stat", "households", lang), _count(info["households"])),
         (label("stat", "residents", lang), _count(info["residents"])),
     ]
-    return html.Section(
-        [
-            html.H2(f"{t('app.building', lang)} {info['code']}"),
-            html.Dl(
-                [c for k, val in rows for c in (html.Dt(k), html.Dd(val))],
-                className="gm-numbers",
-            ),
-            html.H3(t("app.party_group", lang)),
-            html.Ul(groups),
-            html.H3(f"{t('app.open_incidents', lang)} ({len(info['open_incidents'])})"),
-            html.Ul(incidents, className="gm-incidents"),
-        ],
-        id=ids.BUILDING,
-        className="gm-panel",
-        **_tid("building"),
-    )
+    return [
+        html.H2(f"{t('app.building', lang)} {info['code']}"),
+        html.Dl(
+            [c for k, val in rows for c in (html.Dt(k), html.Dd(val))],
+            className="gm-numbers",
+        ),
+        html.H3(t("app.party_group", lang)),
+        html.Ul(groups),
+        html.H3(f"{t('app.open_incidents', lang)} ({len(info['open_incidents'])})"),
+        html.Ul(incidents, className="gm-incidents", **_tid("open-incidents")),
+    ]
 
 
 def _count(value: int | None) -> str:
@@ -469,6 +475,17 @@ def check_data(_ticks: int, shown: str) -> str:
         return no_update
     src.warm()
     return src.version
+
+
+@callback(
+    Output(ids.BUILDING, "children"),
+    Input(ids.DATA_VERSION, "data"),
+    State(ids.VIEW, "data"),
+    prevent_initial_call=True,
+)
+def show_building(_version: str, state: dict) -> list:
+    """The building panel again, when the data changed (its open incidents)."""
+    return _building_children(_source(), state["code"], state["lang"])
 
 
 @callback(
