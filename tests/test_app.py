@@ -235,7 +235,9 @@ def _page(client, search: str) -> str:
     }
     response = client.post("/_dash-update-component", json=body)
     assert response.status_code == 200, response.get_data(as_text=True)
-    return response.get_data(as_text=True)
+    # Decoded and re-encoded: Dash escapes non-ASCII text or not, depending on
+    # whether orjson is installed.
+    return json.dumps(response.get_json(), ensure_ascii=False)
 
 
 def test_store_without_roads_or_incidents_says_so(bare_demo_path):
@@ -247,7 +249,7 @@ def test_store_without_roads_or_incidents_says_so(bare_demo_path):
     page = _page(client, "?lang=en")
     assert "The store holds no roads" in page and "The store holds no incidents" in page
     # Still a map: the district's subdistricts are in the page.
-    assert page.count('"level": "subdistrict"') + page.count('"level":"subdistrict"') == 14
+    assert page.count('"level": "subdistrict"') == 14
     # Figures without roads and incidents: dashes and zeros, never an error.
     rows = {r["key"]: r for r in v.numbers(src, src.district_code(), "en")}
     assert rows["coverage.clinic_share"]["text"] == "—"
@@ -268,7 +270,7 @@ def test_unknown_unit_page_shows_the_district(demo_path):
     client = create_app(str(demo_path), lang="zh").server.test_client()
     page = _page(client, "?unit=431002999&lang=zh")
     assert "没有编码为 431002999 的单元" in page
-    assert page.count('"level": "subdistrict"') + page.count('"level":"subdistrict"') == 14
+    assert page.count('"level": "subdistrict"') == 14
 
 
 def test_the_dashboard_on_postgis_shows_the_same(postgis_url, demo_path, src, path):
@@ -287,7 +289,7 @@ def test_the_dashboard_on_postgis_shows_the_same(postgis_url, demo_path, src, pa
         app = create_app(postgis_url, lang="zh")
         client = app.server.test_client()
         page = _page(client, f"?unit={path[1]}&lang=zh")
-        shown = page.count('"level": "community"') + page.count('"level":"community"')
+        shown = page.count('"level": "community"')
         assert shown == len(src.children(path[1]))
         assert client.get(_basemap_url(app.server, postgis_url)).status_code == 200
     finally:
