@@ -7,11 +7,12 @@ child process, warmed as it is for users) and measures, in one run:
   buildings of the demo, each reached district → subdistrict → community →
   grid → building). One drill is every request a click sends: the click
   callback (which writes the child's code into the URL), the page callback
-  (the child level's geometry, breadcrumb and panels) and the seven callbacks
-  of the new page (unit styles, numbers, trend, and the three overlay
-  callbacks, off by default). The requests are the ones Chromium sends (same
-  JSON bodies), posted one after another over HTTP; a drill's time is their
-  sum — the browser sends the last seven together, so this overstates it.
+  (the child level's geometry, breadcrumb and panels) and the six callbacks of
+  the new page (unit styles, numbers, trend, and the three overlay callbacks,
+  off by default). The requests are the ones Chromium sends (the same JSON
+  bodies: check them against ``/_dash-dependencies`` when callbacks change),
+  posted one after another over HTTP; a drill's time is their sum — the
+  browser sends the last six together, so this overstates it.
   Target: p95 ≤ 150 ms.
 * **first painted map** — a fresh headless Chromium context (empty cache)
   opening ``/``, until the district's units are drawn (the first
@@ -41,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -144,6 +146,8 @@ def _drill_requests(parent: str, child: str, child_level: str, months: int) -> l
     view_before = {"code": parent, "lang": "zh", "child_level": child_level}
     view = {"code": child, "lang": "zh", "child_level": CHILD[child_level]}
     toggles, window = ["units"], [0, max(months - 1, 0)]
+    # The version of the data on screen (an input of the figures; its value is not read).
+    version = ("gm-data-version", "data", "bench")
     click = {"type": "Feature", "properties": {"code": child, "level": child_level}}
     return [
         (
@@ -176,7 +180,11 @@ def _drill_requests(parent: str, child: str, child_level: str, months: int) -> l
             {
                 **_out([("gm-units", "hideout"), ("gm-legend-units", "children")]),
                 "inputs": _inputs(
-                    [("gm-measure", "value", "households"), ("gm-layer-toggles", "value", toggles)]
+                    [
+                        ("gm-measure", "value", "households"),
+                        ("gm-layer-toggles", "value", toggles),
+                        version,
+                    ]
                 ),
                 "state": _inputs([("gm-view", "data", view)]),
                 "changedPropIds": [],
@@ -186,7 +194,7 @@ def _drill_requests(parent: str, child: str, child_level: str, months: int) -> l
             "numbers",
             {
                 **_out([("gm-numbers", "children")]),
-                "inputs": _inputs([("gm-view", "data", view)]),
+                "inputs": _inputs([("gm-view", "data", view), version]),
                 "changedPropIds": [],
             },
         ),
@@ -195,7 +203,11 @@ def _drill_requests(parent: str, child: str, child_level: str, months: int) -> l
             {
                 **_out([("gm-trend", "children")]),
                 "inputs": _inputs(
-                    [("gm-heat-months", "value", window), ("gm-heat-categories", "value", [])]
+                    [
+                        ("gm-heat-months", "value", window),
+                        ("gm-heat-categories", "value", []),
+                        version,
+                    ]
                 ),
                 "state": _inputs([("gm-view", "data", view)]),
                 "changedPropIds": [],
@@ -206,7 +218,7 @@ def _drill_requests(parent: str, child: str, child_level: str, months: int) -> l
                 name,
                 {
                     **_out([(f"gm-{name}", "children"), (f"gm-legend-{name}", "children")]),
-                    "inputs": _inputs([("gm-layer-toggles", "value", toggles), *extra]),
+                    "inputs": _inputs([("gm-layer-toggles", "value", toggles), *extra, version]),
                     "state": _inputs([("gm-view", "data", view)]),
                     "changedPropIds": [],
                 },
@@ -315,7 +327,10 @@ def main(argv: list[str] | None = None) -> int:
         proc, url, started = _start(store, folder / "serve.log")
         try:
             memory_start = _memory_mb(proc.pid)
-            per_drill, per_callback = _drills(url, buildings, months)
+            try:
+                per_drill, per_callback = _drills(url, buildings, months)
+            except urllib.error.HTTPError as error:
+                raise SystemExit(f"{error}\n{(folder / 'serve.log').read_text()[-3000:]}") from None
             paints = _first_paints(url, args.paints)
             memory_end = _memory_mb(proc.pid)
         finally:
