@@ -346,3 +346,10 @@ def test_the_dashboard_reads_the_store_again_when_it_changes(demo_path, tmp_path
     unchanged = client.post("/_dash-update-component", json=body)
     assert unchanged.get_json()["response"] == {}
     data.close_sources()
+
+
+def test_outline_of_the_unit_on_screen(src, path):
+    for code, shown in ((path[1], path[1]), (path[3], path[3]), (path[4], path[3])):
+        line = v.outline(src, code)["features"][0]
+        drawn = shapely.geometry.shape(line["geometry"])
+        assert drawn.hausdorff_distance(src.unit(shown).geometry.boundary) < 1e-6

@@ -9,6 +9,8 @@ MAP = "gm-map"
 BASEMAP = "gm-basemap"
 #: The units of the current level (the drill-down layer).
 UNITS = "gm-units"
+#: The outline of the unit on screen.
+OUTLINE = "gm-outline"
 BREADCRUMB = "gm-breadcrumb"
 MESSAGE = "gm-message"
 NUMBERS = "gm-numbers"

@@ -40,6 +40,7 @@ __all__ = [
     "incident_months",
     "level_view",
     "numbers",
+    "outline",
     "parse_search",
     "party_layers",
     "resolve",
@@ -75,6 +76,7 @@ NUMBER_KEYS: tuple[tuple[str, str], ...] = (
 #: Outline of the selected building (at building level).
 _SELECTED = {"color": "#08306b", "weight": 3, "fillOpacity": 0.9}
 _BOUNDARY = {"color": "#525252", "weight": 2.5, "fill": False, "dashArray": "6 4"}
+_OUTLINE = {"color": "#08306b", "weight": 3, "opacity": 0.8, "fill": False}
 _ROAD = {"primary": 2.5, "secondary": 1.5, "motorway": 3.5, "trunk": 3}
 
 
@@ -228,9 +230,10 @@ def level_view(src: Source, code: str, *, measure: str, lang: str) -> dict[str, 
     data = feature_collection(spec, keep_style=False, offset=src.offset)
     for feature in data["features"]:
         feature["properties"].pop("value", None)
-    row = src.unit(code)
-    geom = units.geometry.union_all() if len(units) else row.geometry
-    west, south, east, north = geom.bounds
+    # The view frames the unit itself (its grid at building level): its
+    # children may not reach its edges (a village grid's scattered buildings).
+    framed = code[:14] if level_of(code) == "building" else code
+    west, south, east, north = src.unit(framed).geometry.bounds
     if src.offset == "gcj02":
         (west, east), (south, north) = wgs84_to_gcj02([west, east], [south, north])
     return {
@@ -240,6 +243,29 @@ def level_view(src: Source, code: str, *, measure: str, lang: str) -> dict[str, 
         "data": data,
         "hideout": unit_styles(src, code, measure=measure, lang=lang),
         "bounds": [[south, west], [north, east]],
+    }
+
+
+def outline(src: Source, code: str) -> dict[str, Any]:
+    """The outline of the unit on screen (its grid's at building level), as a line.
+
+    Without it a grid of scattered buildings shows no edge: the outline says
+    where the unit ends.
+    """
+    shown = code[:14] if level_of(code) == "building" else code
+    geoms = np.array([src.unit(shown).geometry.boundary], dtype=object)
+    if src.offset is not None:
+        geoms = shift_geometries(geoms, src.offset)
+    geom = round_coordinates(geoms, 6)[0]
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": geom.__geo_interface__,
+                "properties": {"_style": _OUTLINE},
+            }
+        ],
     }
 
 

@@ -248,6 +248,7 @@ def test_deep_link_to_a_grid_and_viewports(page_of, server, demo_path):
         _wait_numbers(page)
         assert len(_crumbs(page)) == 4
         assert page.locator(".gm-map").bounding_box()["height"] > 300
+        page.wait_for_timeout(500)  # let the zoom animation settle before the screenshot
         page.screenshot(path=str(SHOTS / f"grid-{name}.png"))
 
 

@@ -120,6 +120,7 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
                 style=_STYLE,
                 zoomToBounds=False,
             ),
+            dl.GeoJSON(id=ids.OUTLINE, data=v.outline(src, code), style=_STYLE, interactive=False),
             dl.LayerGroup(id=ids.HEATMAP),
             dl.LayerGroup(id=ids.CIRCLES),
             dl.LayerGroup(id=ids.PARTY),
