@@ -231,7 +231,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     # Each type is judged at its own standard distance (300/500/1000 m), so "步行可达"
     # rather than "15-minute" for the 5- and 10-minute types.
     "app.coverage_of": ("步行可达覆盖：{what}", "within walking reach: {what}"),
-    "app.click_to_open": ("点击进入", "click to open"),
+    "app.click_hint": ("点击地图上的{level}进入下一级", "click a {level} on the map to open it"),
     "app.building": ("楼栋信息", "Building"),
     "app.building_use": ("用途", "use"),
     "app.party_group": ("楼栋党组织", "party organisation"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -53,6 +54,14 @@ def test_drill_payload_per_level(src, path):
         v.level_view(src, path[4], measure="households", lang="zh")["hideout"]["selected"]
         == (path[4])
     )
+
+
+def test_geometry_is_the_same_in_both_languages_and_for_a_grid_and_its_buildings(src, path):
+    zh = v.level_view(src, path[3], measure="households", lang="zh")
+    en = v.level_view(src, path[3], measure="population", lang="en")
+    assert zh["data"] == en["data"] and zh["hideout"]["legend"] != en["hideout"]["legend"]
+    building = v.level_view(src, path[4], measure="households", lang="zh")
+    assert building["parent"] == zh["parent"] == path[3] and building["data"] == zh["data"]
 
 
 def test_measure_switch_restyles_without_geometry(src, path):
@@ -248,8 +257,8 @@ def test_store_without_roads_or_incidents_says_so(bare_demo_path):
     client = create_app(str(bare_demo_path), lang="en").server.test_client()
     page = _page(client, "?lang=en")
     assert "The store holds no roads" in page and "The store holds no incidents" in page
-    # Still a map: the district's subdistricts are in the page.
-    assert page.count('"level": "subdistrict"') == 14
+    # Still a map: the district's subdistricts are drawn.
+    assert _drawn_levels(client, page) == ["subdistrict"] * 14
     # Figures without roads and incidents: dashes and zeros, never an error.
     rows = {r["key"]: r for r in v.numbers(src, src.district_code(), "en")}
     assert rows["coverage.clinic_share"]["text"] == "—"
@@ -270,7 +279,7 @@ def test_unknown_unit_page_shows_the_district(demo_path):
     client = create_app(str(demo_path), lang="zh").server.test_client()
     page = _page(client, "?unit=431002999&lang=zh")
     assert "没有编码为 431002999 的单元" in page
-    assert page.count('"level": "subdistrict"') == 14
+    assert _drawn_levels(client, page) == ["subdistrict"] * 14
 
 
 def test_the_dashboard_on_postgis_shows_the_same(postgis_url, demo_path, src, path):
@@ -289,8 +298,8 @@ def test_the_dashboard_on_postgis_shows_the_same(postgis_url, demo_path, src, pa
         app = create_app(postgis_url, lang="zh")
         client = app.server.test_client()
         page = _page(client, f"?unit={path[1]}&lang=zh")
-        shown = page.count('"level": "community"')
-        assert shown == len(src.children(path[1]))
+        shown = _drawn_levels(client, page)
+        assert shown == ["community"] * len(src.children(path[1]))
         assert client.get(_basemap_url(app.server, postgis_url)).status_code == 200
     finally:
         pg_src.close()
@@ -303,7 +312,16 @@ def _basemap_url(app, address: str) -> str:
     from gridmap.app.data import get_source
 
     server = getattr(app, "server", app)
-    return basemap_url(get_source(address), server.config["GRIDMAP_BASEMAP_PATH"])
+    return basemap_url(get_source(address), server.config["GRIDMAP_PATH_PREFIX"])
+
+
+def _drawn_levels(client, page: str) -> list[str]:
+    """The levels of the units the page draws, fetched from the URL it names."""
+    found = re.findall(r"/_gridmap/units/[0-9]+\.geojson\?v=[0-9a-f]+", page)
+    assert len(set(found)) == 1, found
+    response = client.get(found[0])
+    assert response.status_code == 200 and "immutable" in response.headers["Cache-Control"]
+    return [f["properties"]["level"] for f in response.get_json()["features"]]
 
 
 def test_the_dashboard_reads_the_store_again_when_it_changes(demo_path, tmp_path, monkeypatch):

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from gridmap.app.data import Source
     from gridmap.app.tiles import Basemap
 
-__all__ = ["basemap_url", "create_app", "run"]
+__all__ = ["basemap_url", "create_app", "run", "units_url"]
 
 _PAGES = Path(__file__).resolve().parent / "pages"
 
@@ -86,36 +86,54 @@ def create_app(
         refresh_seconds = get_settings().refresh_seconds
     app.server.config["GRIDMAP_REFRESH_SECONDS"] = int(refresh_seconds)
     app.layout = html.Div([dash.page_container], className="gm-root")
-    _serve_basemap(app, str(store_address), basemap.offset)
+    _serve_geometry(app, str(store_address), basemap.offset)
     return app
 
 
-def _serve_basemap(app: dash.Dash, address: str, offset: str | None) -> None:
-    """Serve the offline basemap's GeoJSON at its own URL, cached by the browser.
+def _serve_geometry(app: dash.Dash, address: str, offset: str | None) -> None:
+    """Serve the basemap's and each level's GeoJSON at URLs the browser caches.
 
-    Every drill re-renders the page; with the basemap at a URL whose query is
-    a hash of its content (:func:`basemap_url`), it crosses the wire once per
-    browser, not per level.
+    Every drill, and the language switch, re-render the page; the geometry
+    is not in the page but at a URL that names its content (:func:`basemap_url`,
+    :func:`units_url`), so a browser fetches the basemap once and each level's
+    units once per version of the data.
     """
     import flask
 
-    from gridmap.app.data import get_source
+    from gridmap.app import views
+    from gridmap.app.data import UnitNotFoundError, get_source
 
-    path = app.config.routes_pathname_prefix + _BASEMAP_PATH
+    prefix = app.config.routes_pathname_prefix
 
-    @app.server.route(path)
-    def basemap_geojson() -> flask.Response:
+    def geojson(body: bytes) -> flask.Response:
         return flask.Response(
-            _basemap_body(get_source(address, offset)),
+            body,
             mimetype="application/geo+json",
             # The URL changes with the content: it can be kept for a day.
             headers={"Cache-Control": "public, max-age=86400, immutable"},
         )
 
-    app.server.config["GRIDMAP_BASEMAP_PATH"] = app.config.requests_pathname_prefix + _BASEMAP_PATH
+    @app.server.route(prefix + _BASEMAP_PATH)
+    def basemap_geojson() -> flask.Response:
+        return geojson(_basemap_body(get_source(address, offset)))
+
+    @app.server.route(prefix + _UNITS_PATH + "<code>.geojson")
+    def units_geojson(code: str) -> flask.Response:
+        src = get_source(address, offset)
+        try:
+            src.unit(code)
+        except UnitNotFoundError as error:
+            flask.abort(404, str(error))
+        body = src.cached(
+            f"units-json:{code}", lambda: json.dumps(views.units_geojson(src, code)).encode()
+        )
+        return geojson(body)
+
+    app.server.config["GRIDMAP_PATH_PREFIX"] = app.config.requests_pathname_prefix
 
 
 _BASEMAP_PATH = "_gridmap/basemap.geojson"
+_UNITS_PATH = "_gridmap/units/"
 
 
 def _basemap_body(src: Source) -> bytes:
@@ -124,12 +142,20 @@ def _basemap_body(src: Source) -> bytes:
     return src.cached("basemap-json", lambda: json.dumps(views.basemap(src)).encode())
 
 
-def basemap_url(src: Source, path: str) -> str:
-    """The basemap's URL for ``src``: ``path?v=HASH``, new whenever its content is."""
+def basemap_url(src: Source, prefix: str = "/") -> str:
+    """The basemap's URL for ``src``: new whenever its content is (a hash of it)."""
     import hashlib
 
     version = src.cached("basemap-version", lambda: hashlib.sha1(_basemap_body(src)).hexdigest())
-    return f"{path}?v={version[:12]}"
+    return f"{prefix}{_BASEMAP_PATH}?v={version[:12]}"
+
+
+def units_url(src: Source, parent: str, prefix: str = "/") -> str:
+    """The URL of the units drawn under ``parent``, for this version of the store's data."""
+    import hashlib
+
+    version = hashlib.sha1(src.version.encode()).hexdigest()[:12]
+    return f"{prefix}{_UNITS_PATH}{parent}.geojson?v={version}"
 
 
 def run(

@@ -215,35 +215,62 @@ def level_view(src: Source, code: str, *, measure: str, lang: str) -> dict[str, 
     -------
     dict
         ``code``, ``level``, ``child_level`` (what a click opens; ``None`` at
-        building level), ``data`` (FeatureCollection of the units drawn, with
-        ``code``, ``name``, ``level`` and ``tooltip``), ``hideout`` (see
-        :func:`unit_styles`) and ``bounds`` (``[[south, west], [north, east]]``).
+        building level), ``parent`` (the unit whose children are drawn: the
+        grid at building level), ``data`` (:func:`units_geojson`), ``hideout``
+        (see :func:`unit_styles`) and ``bounds`` (``[[south, west], [north, east]]``).
     """
-    units, level = _shown_units(src, code)
-    spec = _grid_layer(src, units, level, measure, lang)
-    click = t("app.click_to_open", lang) if level_of(code) != "building" else ""
-    spec.features["_tooltip"] = [
-        f"{label('level', level, lang)} {n} · {c}"
-        + (f" — {click}" if click and level != "building" else "")
-        for n, c in zip(spec.features["name"].astype("str"), spec.features["code"], strict=True)
-    ]
-    data = feature_collection(spec, keep_style=False, offset=src.offset)
-    for feature in data["features"]:
-        feature["properties"].pop("value", None)
-    # The view frames the unit itself (its grid at building level): its
-    # children may not reach its edges (a village grid's scattered buildings).
-    framed = code[:14] if level_of(code) == "building" else code
-    west, south, east, north = src.unit(framed).geometry.bounds
+    parent = _drawn_parent(code)
+    west, south, east, north = src.unit(parent).geometry.bounds
     if src.offset == "gcj02":
         (west, east), (south, north) = wgs84_to_gcj02([west, east], [south, north])
     return {
         "code": code,
         "level": level_of(code),
-        "child_level": None if level_of(code) == "building" else level,
-        "data": data,
+        "child_level": child_level(level_of(code)),
+        "parent": parent,
+        "data": units_geojson(src, code),
         "hideout": unit_styles(src, code, measure=measure, lang=lang),
+        # The view frames the unit itself (its grid at building level): its
+        # children may not reach its edges (a village grid's scattered buildings).
         "bounds": [[south, west], [north, east]],
     }
+
+
+def _drawn_parent(code: str) -> str:
+    """The unit whose children are drawn for ``code`` (a building is drawn among its grid's)."""
+    return code[:14] if level_of(code) == "building" else code
+
+
+def units_geojson(src: Source, code: str) -> dict[str, Any]:
+    """The geometry of the units drawn for ``code``: the same in every language.
+
+    Properties are ``code``, ``name``, ``level`` and ``tooltip`` (name and
+    code); colours travel apart (:func:`unit_styles`). Being language-neutral
+    and the same for a grid and its buildings, one copy serves the grid view,
+    each of its buildings and both languages: the page loads it from a URL
+    the browser caches (:func:`gridmap.app.units_url`), so switching the
+    language or going back up re-sends no geometry.
+    """
+    parent = _drawn_parent(code)
+
+    def make() -> dict[str, Any]:
+        units, level = _shown_units(src, parent)
+        geoms = units.geometry.to_numpy()
+        if src.offset is not None and len(geoms):
+            geoms = shift_geometries(geoms, src.offset)
+        geoms = round_coordinates(geoms, 6)
+        names = units["name"].astype("str").to_numpy()
+        features = [
+            {
+                "type": "Feature",
+                "geometry": geom.__geo_interface__,
+                "properties": {"code": c, "name": n, "level": level, "tooltip": f"{n} · {c}"},
+            }
+            for c, n, geom in zip(units["code"], names, geoms, strict=True)
+        ]
+        return {"type": "FeatureCollection", "features": features}
+
+    return src.cached(f"units:{parent}", make)
 
 
 def outline(src: Source, code: str) -> dict[str, Any]:

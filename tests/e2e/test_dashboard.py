@@ -129,14 +129,19 @@ def _crumbs(page) -> list[str]:
 
 
 def _wait_view(page, code: str) -> None:
-    """Wait until the breadcrumb ends at ``code`` and the units are drawn."""
+    """Wait until the breadcrumb ends at ``code`` and the units under it are drawn
+    (only those: the level before is gone)."""
+    parent = code[:14] if len(code) == 17 else code
     page.wait_for_function(
-        """code => {
+        """([code, parent]) => {
             const c = document.querySelectorAll('[data-testid=breadcrumb] .gm-crumb');
-            return c.length && c[c.length - 1].dataset.code === code
-                && document.querySelector('path.gm-unit');
+            const units = [...document.querySelectorAll('path.gm-unit')];
+            const codes = units.map(u => [...u.classList].find(k => k.startsWith('gm-unit-')));
+            return c.length && c[c.length - 1].dataset.code === code && units.length
+                && codes.every(k => k && k.slice(8).startsWith(parent)
+                                  && k.slice(8).length > parent.length);
         }""",
-        arg=code,
+        arg=[code, parent],
         timeout=TIMEOUT_MS,
     )
 
@@ -220,19 +225,30 @@ def test_real_click_on_a_polygon_drills(page_of, server):
     assert len(_crumbs(page)) == 2
 
 
-def test_language_switch(page_of, server):
-    page = page_of()
-    page.goto(server + "/")
-    page.wait_for_selector("path.gm-unit", timeout=TIMEOUT_MS)
-    assert "网格" in page.locator("h1").inner_text()
-    page.get_by_test_id("lang-switch").click()
-    page.wait_for_function(
-        "() => document.querySelector('h1').innerText.includes('Grid governance')",
-        timeout=TIMEOUT_MS,
-    )
-    assert "lang=en" in page.url
-    _wait_numbers(page)
-    assert "residents" in page.get_by_test_id("numbers").inner_text()
+def test_language_switch(page_of, demo_path, tmp_path):
+    """Chinese to English and back; the geometry is fetched once (the server's log says)."""
+    with _serving(demo_path, tmp_path) as url:
+        page = page_of()
+        page.goto(url + "/?unit=431002001")
+        _wait_view(page, "431002001")
+        assert "网格" in page.locator("h1").inner_text()
+        page.get_by_test_id("lang-switch").click()
+        page.wait_for_function(
+            "() => document.querySelector('h1').innerText.includes('Grid governance')",
+            timeout=TIMEOUT_MS,
+        )
+        assert "lang=en" in page.url
+        _wait_numbers(page)
+        assert "residents" in page.get_by_test_id("numbers").inner_text()
+        assert "click a community" in page.get_by_test_id("breadcrumb").inner_text()
+        page.get_by_test_id("lang-switch").click()
+        page.wait_for_function(
+            "() => document.querySelector('h1').innerText.includes('网格')", timeout=TIMEOUT_MS
+        )
+        _wait_view(page, "431002001")
+        page.wait_for_timeout(500)
+    served = (tmp_path / "serve.log").read_text()
+    assert served.count("GET /_gridmap/units/431002001.geojson") == 1, served
 
 
 def test_deep_link_to_a_grid_and_viewports(page_of, server, demo_path):
@@ -405,24 +421,6 @@ _PNG = bytes.fromhex(
 )
 
 
-def _find_props(tree, component_id: str) -> dict | None:
-    """The props of the component ``component_id`` in a Dash layout (JSON)."""
-    if isinstance(tree, dict):
-        props = tree.get("props")
-        if isinstance(props, dict) and props.get("id") == component_id:
-            return props
-        for value in tree.values():
-            found = _find_props(value, component_id)
-            if found is not None:
-                return found
-    elif isinstance(tree, list):
-        for value in tree:
-            found = _find_props(value, component_id)
-            if found is not None:
-                return found
-    return None
-
-
 def test_amap_basemap_shifts_the_layers(page_of, demo_path, tmp_path):
     """With AMap tiles the map asks AMap for tiles (answered here: nothing leaves the
     machine), attributes them, and the units the browser draws are shifted to GCJ-02."""
@@ -442,7 +440,7 @@ def test_amap_basemap_shifts_the_layers(page_of, demo_path, tmp_path):
             route.fulfill(status=200, content_type="image/png", body=_PNG)
 
         def keep(response):
-            if "_dash-update-component" in response.url and "gm-units" in response.text():
+            if "/_gridmap/units/" in response.url:
                 pages.append(response.json())
 
         page.route("https://*.is.autonavi.com/**", answer)
@@ -453,9 +451,8 @@ def test_amap_basemap_shifts_the_layers(page_of, demo_path, tmp_path):
         assert tiles and all("style=8" in t for t in tiles)
         assert "AutoNavi" in page.locator(".leaflet-control-attribution").inner_text()
         page.screenshot(path=str(SHOTS / "amap-offline-tiles.png"))
-    units = next(p for p in (_find_props(r, "gm-units") for r in pages) if p)
     src = Source(str(demo_path))
-    drawn = {f["properties"]["code"]: f["geometry"] for f in units["data"]["features"]}
+    drawn = {f["properties"]["code"]: f["geometry"] for f in pages[0]["features"]}
     stored = src.children("431002001").set_index("code").geometry
     assert set(drawn) == set(stored.index)
     for code, geometry in drawn.items():

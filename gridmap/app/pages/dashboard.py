@@ -16,7 +16,7 @@ import dash_leaflet as dl
 import flask
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from gridmap.app import basemap_url, ids
+from gridmap.app import basemap_url, ids, units_url
 from gridmap.app import views as v
 from gridmap.app.data import Source, get_source
 from gridmap.app.tiles import Basemap
@@ -99,6 +99,7 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
     crumbs = v.breadcrumb(src, code, lang)
     state = {"code": code, "lang": lang, "child_level": view["child_level"]}
     base = _basemap()
+    prefix = flask.current_app.config["GRIDMAP_PATH_PREFIX"]
     tiles = [
         dl.TileLayer(url=tile.url, subdomains=tile.subdomains, attribution=tile.attribution)
         for tile in base.tiles
@@ -109,13 +110,15 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
             # Fetched once from its own URL (the browser caches it), not with each level.
             dl.GeoJSON(
                 id=ids.BASEMAP,
-                url=basemap_url(src, flask.current_app.config["GRIDMAP_BASEMAP_PATH"]),
+                url=basemap_url(src, prefix),
                 style=_STYLE,
                 interactive=False,
             ),
             dl.GeoJSON(
                 id=ids.UNITS,
-                data=view["data"],
+                # Loaded from its URL (cached): the same for both languages and for
+                # a grid and its buildings, so neither re-sends it.
+                url=units_url(src, view["parent"], prefix),
                 hideout=view["hideout"],
                 style=_STYLE,
                 zoomToBounds=False,
@@ -158,7 +161,7 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
             dcc.Interval(id=ids.REFRESH, interval=max(refresh, 1) * 1000, disabled=not refresh),
             dcc.Store(id=ids.DATA_VERSION, data=src.version),
             header,
-            _breadcrumb(crumbs, lang),
+            _breadcrumb(crumbs, lang, view["child_level"]),
             _message(messages),
             html.Main([the_map, side], className="gm-main"),
         ],
@@ -180,7 +183,8 @@ def _message(messages: list[str]) -> html.Div:
     )
 
 
-def _breadcrumb(crumbs: list[dict[str, str]], lang: str) -> html.Nav:
+def _breadcrumb(crumbs: list[dict[str, str]], lang: str, below: str | None) -> html.Nav:
+    """The path to the unit, crumbs up; and what a click on the map opens."""
     items: list[Any] = []
     for i, crumb in enumerate(crumbs):
         text = f"{crumb['level']} {crumb['name']}"
@@ -191,6 +195,9 @@ def _breadcrumb(crumbs: list[dict[str, str]], lang: str) -> html.Nav:
             items.append(html.Span(" › ", className="gm-sep"))
         else:
             items.append(html.Span(text, **attrs, **{"aria-current": "page"}))
+    if below is not None:
+        hint = t("app.click_hint", lang).format(level=label("level", below, lang))
+        items.append(html.Span(hint, className="gm-hint"))
     return html.Nav(
         items,
         id=ids.BREADCRUMB,
