@@ -194,7 +194,12 @@ def serve(
     production: bool,
     basemap: str | None,
 ) -> None:
-    """Serve the dashboard of STORE: drill-down map, figures, layers (Ctrl+C stops it)."""
+    """Serve the dashboard of STORE: drill-down map, figures, layers (Ctrl+C stops it).
+
+    STORE is a .gpkg file or a postgresql:// URL (default: GRIDMAP_DATABASE_URL).
+    Open http://HOST:PORT/ ; ?unit=CODE opens a unit, ?lang=en shows English.
+    An open page picks up new data every GRIDMAP_REFRESH_SECONDS (60).
+    """
     _serve(
         _store_address(store),
         host=host,
