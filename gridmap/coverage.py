@@ -579,23 +579,15 @@ def life_circle_score(
         Integer score per building, indexed like ``buildings``; a type counts
         when one of its facilities lies within its distance (:data:`MUST_HAVE`).
     """
-    meters_by_type = dict(meters_by_type or {})
-    for ftype in meters_by_type:
-        _check_type(ftype)
     _column(facilities, "type", "the facilities")
-    score = np.zeros(len(buildings), np.int64)
-    base: CoverageModel | None = None
-    for ftype in MUST_HAVE:
-        meters = meters_by_type.get(ftype)
-        if base is None:
-            # Snap the buildings once and judge every type from the same snapping.
-            base = CoverageModel(
-                network, buildings, ftype, meters=meters, snap_distance=snap_distance
-            )
-            model = base
-        else:
-            model = base.for_type(ftype, meters=meters)
-        score += model.with_facilities(facilities).coverage["covered"].to_numpy(np.int64)
+    table = service_table(
+        network,
+        buildings,
+        facilities,
+        meters_by_type=meters_by_type,
+        snap_distance=snap_distance,
+    )
+    score = table[[f"covered_{ftype}" for ftype in MUST_HAVE]].sum(axis=1).to_numpy(np.int64)
     return pd.Series(score, index=buildings.index, name="life_circle_score")
 
 
@@ -750,6 +742,7 @@ def service_table(
     buildings: gpd.GeoDataFrame,
     facilities: gpd.GeoDataFrame,
     *,
+    meters_by_type: Mapping[str, float] | None = None,
     snap_distance: float = 200.0,
 ) -> pd.DataFrame:
     """Which must-have types reach each building: the walking part of the figures, once.
@@ -766,6 +759,8 @@ def service_table(
         All buildings (snapped once, for every type).
     facilities
         All facilities.
+    meters_by_type
+        Distances overriding :data:`THRESHOLDS` for some types.
     snap_distance
         Metres beyond which a building or facility is off the network.
 
@@ -776,13 +771,18 @@ def service_table(
         ``population``, and per must-have type ``covered_<type>`` (bool) and
         ``served_<type>`` (the people of the building the type serves).
     """
+    meters_by_type = dict(meters_by_type or {})
+    for ftype in meters_by_type:
+        _check_type(ftype)
+    # The buildings are snapped once; every type is judged from the same snapping.
     model = CoverageModel(network, buildings, MUST_HAVE[0], snap_distance=snap_distance)
     table = {
-        "grid_code": buildings["grid_code"].astype("str").to_numpy(),
+        "grid_code": _column(buildings, "grid_code", "the buildings").astype("str").to_numpy(),
         "population": _counts(buildings, "population", "the buildings"),
     }
     for ftype in MUST_HAVE:
-        cov = model.for_type(ftype).with_facilities(facilities).coverage
+        typed = model.for_type(ftype, meters=meters_by_type.get(ftype))
+        cov = typed.with_facilities(facilities).coverage
         table[f"covered_{ftype}"] = cov["covered"].to_numpy(bool)
         table[f"served_{ftype}"] = cov["served"].to_numpy(np.int64)
     return pd.DataFrame(table)

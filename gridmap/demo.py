@@ -40,6 +40,7 @@ from gridmap import _demo_buildings, _demo_incidents, _demo_layout, _demo_servic
 from gridmap._demo_geometry import to_multipolygons
 from gridmap.crs import STORAGE_CRS, utm_crs
 from gridmap.errors import GridmapError
+from gridmap.incidents import DEADLINE_HOURS
 from gridmap.resources import data_file
 from gridmap.schema import LAYERS
 
@@ -53,20 +54,9 @@ __all__ = [
     "build_demo",
 ]
 
-#: Hours from dispatch to an incident's deadline, per category (calendar
-#: hours; local rules such as CJ/T 315-2009 set the real values).
-DEFAULT_DEADLINE_HOURS: dict[str, int] = {
-    "emergency": 2,
-    "safety_hazard": 24,
-    "street_order": 24,
-    "city_appearance": 48,
-    "advertising": 72,
-    "construction": 72,
-    "dispute": 72,
-    "facility": 96,
-    "resident_request": 120,
-    "other": 120,
-}
+#: Hours from dispatch to an incident's deadline, per category: the defaults of
+#: :data:`gridmap.incidents.DEADLINE_HOURS` (local rules set the real values).
+DEFAULT_DEADLINE_HOURS: dict[str, float] = DEADLINE_HOURS
 
 #: The demo's incidents are reported in 2025 (UTC) ...
 DATA_YEAR_START = pd.Timestamp("2025-01-01T00:00:00Z")

@@ -100,7 +100,7 @@ MOVES: dict[str, tuple[str, ...]] = {
 WHISTLE_STEPS: tuple[str, ...] = ("registered", "dispatched", "handling")
 
 #: Hours from dispatch to an incident's deadline, per category (calendar hours).
-#: Configuration defaults, the same values as :data:`gridmap.demo.DEFAULT_DEADLINE_HOURS`:
+#: Configuration defaults (the demo builds its incidents with them too):
 #: the real values are set locally (CJ/T 315-2009; Shenzhen SZDB/Z 300.4 appendix A),
 #: so every function using them takes a ``deadline_hours`` mapping overriding them.
 DEADLINE_HOURS: dict[str, float] = {

@@ -386,7 +386,7 @@ def _parse_times(
     naive = False
     for i, raw in enumerate(frame[name].tolist()):
         try:
-            stamp = _parse_time(raw)
+            stamp = _io._parse_timestamp(raw)
         except ValueError as exc:
             problems.add(
                 i + 1,
@@ -407,20 +407,6 @@ def _parse_times(
             stamp = stamp.tz_localize(zone, ambiguous="raise", nonexistent="raise")
         out.append(stamp.tz_convert("UTC"))
     return out, naive
-
-
-def _parse_time(value: Any) -> pd.Timestamp | None:
-    """One time as a Timestamp (naive if written without a zone), or None if empty."""
-    if _io._is_missing(value):
-        return None
-    if isinstance(value, (int, float, np.integer, np.floating, bool)):
-        # A bare number is ambiguous (seconds? days since 1900 in a spreadsheet?).
-        raise ValueError(f"'{value}' is a number, not a date and time")
-    try:
-        stamp = pd.Timestamp(value.strip() if isinstance(value, str) else value)
-    except (ValueError, TypeError, OverflowError):
-        raise ValueError(f"'{_io._shorten(value)}' is not a date and time") from None
-    return None if pd.isna(stamp) else stamp
 
 
 def _check_located(

@@ -696,7 +696,8 @@ def _parse_bool(value: Any) -> bool | None:
     raise ValueError(f"'{_shorten(value)}' is not a yes/no value")
 
 
-def _parse_datetime(value: Any) -> pd.Timestamp | None:
+def _parse_timestamp(value: Any) -> pd.Timestamp | None:
+    """One time as a Timestamp (naive if written without a zone), or None if empty."""
     if _is_missing(value):
         return None
     if isinstance(value, (int, float, np.integer, np.floating, bool)):
@@ -706,7 +707,12 @@ def _parse_datetime(value: Any) -> pd.Timestamp | None:
         stamp = pd.Timestamp(value.strip() if isinstance(value, str) else value)
     except (ValueError, TypeError, OverflowError):
         raise ValueError(f"'{_shorten(value)}' is not a date and time") from None
-    if pd.isna(stamp):
+    return None if pd.isna(stamp) else stamp
+
+
+def _parse_datetime(value: Any) -> pd.Timestamp | None:
+    stamp = _parse_timestamp(value)
+    if stamp is None:
         return None
     # Naive datetimes are taken as UTC, as the store keeps them.
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

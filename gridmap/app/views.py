@@ -255,10 +255,7 @@ def units_geojson(src: Source, code: str) -> dict[str, Any]:
 
     def make() -> dict[str, Any]:
         units, level = _shown_units(src, parent)
-        geoms = units.geometry.to_numpy()
-        if src.offset is not None and len(geoms):
-            geoms = shift_geometries(geoms, src.offset)
-        geoms = round_coordinates(geoms, 6)
+        geoms = _for_display(src, units.geometry.to_numpy())
         names = units["name"].astype("str").to_numpy()
         features = [
             {
@@ -280,10 +277,7 @@ def outline(src: Source, code: str) -> dict[str, Any]:
     where the unit ends.
     """
     shown = code[:14] if level_of(code) == "building" else code
-    geoms = np.array([src.unit(shown).geometry.boundary], dtype=object)
-    if src.offset is not None:
-        geoms = shift_geometries(geoms, src.offset)
-    geom = round_coordinates(geoms, 6)[0]
+    geom = _for_display(src, np.array([src.unit(shown).geometry.boundary], dtype=object))[0]
     return {
         "type": "FeatureCollection",
         "features": [
@@ -499,10 +493,8 @@ def basemap(src: Source) -> dict[str, Any]:
     district = src.units("district")
     roads = src.main_roads()
     geoms = np.concatenate([district.boundary.to_numpy(), roads.geometry.to_numpy()])
-    if src.offset is not None:
-        geoms = shift_geometries(geoms, src.offset)
     # ~1 m: the basemap is context, drawn at district zoom.
-    geoms = round_coordinates(geoms, 5)
+    geoms = _for_display(src, geoms, precision=5)
     features: list[dict] = []
     for geom in geoms[: len(district)]:
         features.append(
@@ -608,6 +600,13 @@ def service_layers(
             keep = frame.intersects(box).to_numpy(bool)
         spec.features = frame[keep]
     return [_overlay(spec, src.offset) for spec in specs]
+
+
+def _for_display(src: Source, geoms: np.ndarray, precision: int = 6) -> np.ndarray:
+    """Geometries as the browser gets them: shifted to the basemap's datum, rounded."""
+    if src.offset is not None and len(geoms):
+        geoms = shift_geometries(geoms, src.offset)
+    return round_coordinates(geoms, precision)
 
 
 def _overlay(spec: LayerSpec, offset: str | None) -> dict[str, Any]:
