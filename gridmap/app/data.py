@@ -40,7 +40,7 @@ MAIN_ROADS = ("motorway", "trunk", "primary", "secondary")
 #: district zoom, and it halves the bytes sent.
 _SIMPLIFY_DEG = 5e-5
 
-#: Seconds between two checks of a store's version (:meth:`Source.refresh`).
+#: Seconds between two checks of a store's version (:meth:`Source.changed`).
 RECHECK_SECONDS = 2.0
 _SOURCES: dict[tuple[str, str | None], Source] = {}
 _SOURCES_LOCK = threading.Lock()
@@ -111,15 +111,16 @@ class Source:
         """Close the store (a database connection pool for PostGIS)."""
         self.store.close()
 
-    def changed(self, every: float | None = None) -> bool:
-        """Whether the store has changed since it was read (asked at most every ``every`` s).
+    def changed(self) -> bool:
+        """Whether the store has changed since it was read (asked at most every
+        :data:`RECHECK_SECONDS`).
 
         Asking is cheap (a file header read, or one query); :func:`get_source`
         then swaps in a new :class:`Source` that reads the store again, so a
         request always works on one consistent copy.
         """
         now = time.monotonic()
-        if now - self._checked < (RECHECK_SECONDS if every is None else every):
+        if now - self._checked < RECHECK_SECONDS:
             return False
         self._checked = now
         return self.store.version() != self.version
