@@ -18,6 +18,10 @@ subdivided: that grid covers the whole community and is its only grid.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from gridmap.errors import CodeError
 from gridmap.schema import LEVELS
@@ -34,6 +38,14 @@ __all__ = [
     "parent_level",
     "make_code",
     "UNDIVIDED_GRID",
+    "width_of",
+    "ancestor",
+    "ancestors_at",
+    "serial_of",
+    "is_under",
+    "under",
+    "drawn_parent",
+    "below",
 ]
 
 #: Width of each level's code.
@@ -210,3 +222,97 @@ def make_code(parent: str, serial: int) -> str:
             f"a {level} serial runs from {low} to {10**width - 1}",
         )
     return parent + str(serial).zfill(width)
+
+
+# -- "the units under a unit": the one place codes are cut -------------------------
+
+
+def width_of(level: str) -> int:
+    """The number of digits of a ``level`` code (``KeyError`` for an unknown level)."""
+    return WIDTHS[level]
+
+
+def ancestor(code: str, level: str) -> str:
+    """The code of the unit of ``level`` that holds ``code`` (``code`` itself at its level).
+
+    Parameters
+    ----------
+    code
+        A unit code of ``level`` or below.
+    level
+        The level of the ancestor wanted.
+
+    Raises
+    ------
+    CodeError
+        If ``code`` is above ``level`` (a subdistrict has no grid).
+    """
+    width = WIDTHS[level]
+    if len(code) < width:
+        raise CodeError(f"code '{code}' is above the {level} level", f"give a {level} code or below")
+    return code[:width]
+
+
+def ancestors_at(codes: Any, level: str) -> np.ndarray:
+    """Vectorised :func:`ancestor`: each code cut to ``level`` (missing codes stay ``None``).
+
+    Parameters
+    ----------
+    codes
+        A sequence, array or Series of codes (text; ``None``/NaN allowed).
+    level
+        The level to cut to.
+
+    Returns
+    -------
+    numpy.ndarray
+        Object array of codes of ``level`` (shorter codes are returned as they are).
+    """
+    series = pd.Series(np.asarray(codes, dtype=object), dtype="string")
+    cut = series.str.slice(0, WIDTHS[level])
+    return cut.astype(object).where(cut.notna(), None).to_numpy(dtype=object)
+
+
+def serial_of(code: str) -> str:
+    """The digits a code adds to its parent's (a district's code is its own serial)."""
+    level = level_of(code)
+    if level == "district":
+        return code
+    return code[WIDTHS[parent_level(level)] :]
+
+
+def is_under(code: str, unit: str | None) -> bool:
+    """Whether ``code`` is ``unit`` or lies under it (everything is under ``None`` or ``""``)."""
+    return not unit or str(code).startswith(unit)
+
+
+def under(codes: Any, unit: str | None) -> np.ndarray:
+    """Mask of the codes that are ``unit`` or lie under it (missing codes: ``False``).
+
+    Parameters
+    ----------
+    codes
+        A sequence, array or Series of codes (text; ``None``/NaN allowed).
+    unit
+        A unit code; ``None`` or ``""``: every present code.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean array, one per code.
+    """
+    series = pd.Series(np.asarray(codes, dtype=object), dtype="string")
+    if not unit:
+        return series.notna().to_numpy(dtype=bool)
+    return series.str.startswith(unit).fillna(False).to_numpy(dtype=bool)
+
+
+def drawn_parent(code: str) -> str:
+    """The unit whose children a map draws for ``code``: a building is drawn among its grid's."""
+    return ancestor(code, "grid") if level_of(code) == "building" else code
+
+
+def below(level: str) -> str | None:
+    """The level below ``level``, or ``None`` below a building (never raises)."""
+    i = LEVELS.index(level)
+    return LEVELS[i + 1] if i + 1 < len(LEVELS) else None
