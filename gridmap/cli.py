@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from gridmap.errors import GridmapError, InputError
+from gridmap.errors import GridmapError, InputError, render_options
 
 __all__ = ["main", "cli"]
 
@@ -1031,14 +1031,34 @@ def _json_default(value: object) -> object:
     return str(value)
 
 
+def _flags() -> dict[str, str]:
+    """Every option's flag by its Python name (``grid_size`` -> ``--grid-size``), for errors.
+
+    The core names options without knowing the CLI (:func:`gridmap.errors.option`);
+    here they become the flags a user types.
+    """
+    flags: dict[str, str] = {}
+
+    def walk(command: click.Command) -> None:
+        for param in command.params:
+            if isinstance(param, click.Option) and param.name:
+                flags.setdefault(param.name, max(param.opts, key=len))
+        for sub in getattr(command, "commands", {}).values():
+            walk(sub)
+
+    walk(cli)
+    return flags
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors become one line on stderr and exit status 2."""
     try:
         rc = cli.main(args=argv, prog_name="gridmap", standalone_mode=False)
     except GridmapError as exc:
-        click.echo(f"gridmap: error: {exc}", err=True)
+        flags = _flags()
+        click.echo(f"gridmap: error: {exc.render(flags)}", err=True)
         for problem in getattr(exc, "problems", [])[1:20]:
-            click.echo(f"  also: {problem}", err=True)
+            click.echo(f"  also: {render_options(problem, flags)}", err=True)
         return 2
     except click.exceptions.Exit as exc:
         return exc.exit_code

@@ -4,11 +4,20 @@ Every error a user can cause is a :class:`GridmapError`: it says what was
 wrong, where (file, row, field, code) and what to do. The CLI prints
 ``str(error)`` on one line and exits with status 2; it never shows a traceback
 for these.
+
+The core never names a command-line flag: an error that tells the user to give
+an option names it with :func:`option`, which the CLI shows as its flag
+(``--crs EPSG:4326``) and a Python caller as the keyword (``crs=EPSG:4326``).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 __all__ = [
+    "option",
+    "render_options",
     "GridmapError",
     "CodeError",
     "InputError",
@@ -17,6 +26,51 @@ __all__ = [
     "ConflictError",
     "UnknownLayerError",
 ]
+
+
+#: An option named in an error text: ``⟨name⟩`` or ``⟨name=value⟩``.
+_OPTION = re.compile(r"⟨([a-z][a-z0-9_]*)(?:=([^⟩]*))?⟩")
+
+
+def option(name: str, value: object = None) -> str:
+    """Name an option of the caller in an error text, without knowing who the caller is.
+
+    Parameters
+    ----------
+    name
+        The option's Python name (the CLI's flag is derived from it, ``grid_size``
+        -> ``--grid-size``).
+    value
+        A value to show with it, if any.
+
+    Returns
+    -------
+    str
+        A token that :func:`render_options` turns into ``--grid-size 250`` for
+        the CLI or ``grid_size=250`` for Python callers.
+    """
+    return f"⟨{name}⟩" if value is None else f"⟨{name}={value}⟩"
+
+
+def render_options(text: str, flags: Mapping[str, str] | None = None) -> str:
+    """``text`` with its :func:`option` tokens as flags (``flags``: name -> flag) or keywords.
+
+    Parameters
+    ----------
+    text
+        A message that may hold :func:`option` tokens.
+    flags
+        The CLI's flags by option name; a name not in it (or ``None``) is shown
+        as a Python keyword.
+    """
+
+    def one(match: re.Match[str]) -> str:
+        name, value = match.group(1), match.group(2)
+        if flags is not None and name in flags:
+            return flags[name] if value is None else f"{flags[name]} {value}"
+        return f"{name}=" if value is None else f"{name}={value}"
+
+    return _OPTION.sub(one, text)
 
 
 class GridmapError(Exception):
@@ -36,7 +90,12 @@ class GridmapError(Exception):
         super().__init__(what)
 
     def __str__(self) -> str:
-        return f"{self.what} — {self.hint}" if self.hint else self.what
+        return self.render()
+
+    def render(self, flags: Mapping[str, str] | None = None) -> str:
+        """The message on one line, options named as ``flags`` says (see :func:`render_options`)."""
+        text = f"{self.what} — {self.hint}" if self.hint else self.what
+        return render_options(text, flags)
 
 
 class CodeError(GridmapError, ValueError):
@@ -79,7 +138,8 @@ class InputError(GridmapError):
         self.problems: list[str] = problems or []
         super().__init__(what, hint)
 
-    def __str__(self) -> str:
+    def render(self, flags: Mapping[str, str] | None = None) -> str:
+        """The message with where it happened: ``file, row N, field 'F': what — hint``."""
         where = []
         if self.file:
             where.append(str(self.file))
@@ -88,7 +148,7 @@ class InputError(GridmapError):
         if self.field:
             where.append(f"field '{self.field}'")
         prefix = ", ".join(where)
-        body = super().__str__()
+        body = super().render(flags)
         return f"{prefix}: {body}" if prefix else body
 
 
@@ -123,4 +183,4 @@ class UnknownLayerError(GridmapError, KeyError):
         super().__init__(f"unknown layer '{name}'", f"use one of: {', '.join(known)}")
 
     def __str__(self) -> str:  # KeyError would quote the message
-        return GridmapError.__str__(self)
+        return self.render()
