@@ -249,7 +249,9 @@ def ancestor(code: str, level: str) -> str:
     """
     width = WIDTHS[level]
     if len(code) < width:
-        raise CodeError(f"code '{code}' is above the {level} level", f"give a {level} code or below")
+        raise CodeError(
+            f"code '{code}' is above the {level} level", f"give a {level} code or one below it"
+        )
     return code[:width]
 
 
