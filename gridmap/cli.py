@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from gridmap.errors import GridmapError, InputError, render_options
+from gridmap.schema import FACILITY_TYPES, UNIT_MEASURES
 
 __all__ = ["main", "cli"]
 
@@ -430,17 +431,52 @@ def import_(
     "--unit",
     default=None,
     metavar="CODE",
-    help="With --html: map this unit (any level above buildings) and what lies under it "
-    "[default: the district].",
+    help="With --html: map this unit (any level) and what lies under it [default: the district].",
 )
 @click.option(
     "--layers",
     "layer_groups",
-    default="grids,party,service_circles,incidents",
+    default="units,party,circles,heatmap",
     show_default=True,
     metavar="LIST",
-    help="With --html: comma-separated layers: grids (units below the unit by households), "
-    "party, service_circles (clinics, needs roads), incidents (density heatmap).",
+    help="With --html: comma-separated layers: units (the units below the unit, coloured "
+    "by --measure), party, circles (service circles of --type, needs roads), heatmap "
+    "(incident density). The older names grids, service_circles, incidents work too.",
+)
+@click.option(
+    "--measure",
+    type=click.Choice(UNIT_MEASURES),
+    default="households",
+    show_default=True,
+    help="With --html: what the units are coloured by (classes over the whole level, "
+    "as on the dashboard).",
+)
+@click.option(
+    "--type",
+    "facility_type",
+    type=click.Choice(FACILITY_TYPES),
+    default="clinic",
+    show_default=True,
+    help="With --html: the facility type of the service circles.",
+)
+@click.option(
+    "--minutes",
+    type=click.FloatRange(min=0, min_open=True, max=120),
+    default=5.0,
+    show_default=True,
+    help="With --html: the service circles' walk, in minutes at 60 m/min.",
+)
+@click.option(
+    "--months",
+    default=None,
+    metavar="FIRST:LAST",
+    help="With --html: the heatmap's months, e.g. 2025-01:2025-06 (Beijing time) [default: all].",
+)
+@click.option(
+    "--categories",
+    default=None,
+    metavar="LIST",
+    help="With --html: the heatmap's incident categories, comma-separated [default: all].",
 )
 @click.pass_context
 def export(
@@ -452,12 +488,18 @@ def export(
     html_out: Path | None,
     unit: str | None,
     layer_groups: str,
+    measure: str,
+    facility_type: str,
+    minutes: float,
+    months: str | None,
+    categories: str | None,
 ) -> None:
     """Export a layer of STORE to a file QGIS and GDAL open, or a map to an HTML page.
 
     `--layer NAME --out FILE` writes a layer's rows; `--html FILE` writes a map of
     the district (or of `--unit CODE`) with the chosen `--layers`, in the language
-    of `--lang`. Both may be given at once.
+    of `--lang`: the same layers, colours and legends as the dashboard shows for
+    the same unit and options. Both may be given at once.
     """
     store = _store_address(store)
     from gridmap.store import open_store
@@ -474,10 +516,11 @@ def export(
         path = write_layer_file(frame, out, layer=layer_name, fmt=fmt)
         click.echo(f"exported {len(frame):,} rows of {layer_name} to {path}")
     if html_out is not None:
-        from layers.folium_map import LAYER_GROUPS, store_map, write_html
+        from layers.folium_map import GROUP_ALIASES, LAYER_GROUPS, store_map, write_html
+        from layers.unit_map import MapOptions
 
         groups = [g.strip() for g in layer_groups.split(",") if g.strip()]
-        unknown = [g for g in groups if g not in LAYER_GROUPS]
+        unknown = [g for g in groups if GROUP_ALIASES.get(g, g) not in LAYER_GROUPS]
         if unknown or not groups:
             raise InputError(
                 f"unknown layer(s) {', '.join(unknown) or '(none)'}",
@@ -486,16 +529,60 @@ def export(
             )
         if not html_out.parent.exists():
             raise InputError(f"the folder of --html {html_out} does not exist", hint="create it")
+        options = MapOptions(
+            measure=measure,
+            facility_type=facility_type,
+            minutes=minutes,
+            months=_months(months),
+            categories=_categories(categories),
+            lang=_lang(ctx),
+        )
         t0 = time.perf_counter()
-        drawn = store_map(store, unit=unit, groups=groups, lang=_lang(ctx))
+        drawn = store_map(store, unit=unit, groups=groups, options=options)
         for note in drawn.notes:
             click.echo(f"note: {note}", err=True)
-        write_html(drawn.specs, html_out, title=drawn.title, lang=_lang(ctx), hidden=drawn.hidden)
+        write_html(
+            drawn.specs,
+            html_out,
+            title=drawn.title,
+            lang=_lang(ctx),
+            hidden=drawn.hidden,
+            groups=drawn.groups,
+        )
         size = html_out.stat().st_size
         click.echo(
             f"wrote a map of {len(drawn.specs)} layers ({size / 1e6:.1f} MB) to {html_out} "
             f"({time.perf_counter() - t0:.1f} s)"
         )
+
+
+def _months(text: str | None) -> tuple[str, str] | None:
+    """``--months FIRST:LAST`` (``YYYY-MM`` each; one month alone is both)."""
+    if not text:
+        return None
+    import re
+
+    parts = text.split(":")
+    if len(parts) > 2 or not all(re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", p) for p in parts):
+        raise InputError(
+            f"--months {text!r} is not FIRST:LAST", field="--months", hint="e.g. 2025-01:2025-06"
+        )
+    return parts[0], parts[-1]
+
+
+def _categories(text: str | None) -> tuple[str, ...]:
+    """``--categories a,b`` checked against the incident categories."""
+    from gridmap.schema import INCIDENT_CATEGORIES
+
+    chosen = tuple(c.strip() for c in (text or "").split(",") if c.strip())
+    unknown = [c for c in chosen if c not in INCIDENT_CATEGORIES]
+    if unknown:
+        raise InputError(
+            f"unknown incident categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}",
+            field="--categories",
+            hint=f"choose from {','.join(INCIDENT_CATEGORIES)}",
+        )
+    return chosen
 
 
 # -- import-osm -------------------------------------------------------------
@@ -988,7 +1075,8 @@ def db_upgrade(store: str | None) -> None:
 @click.pass_context
 def stats(ctx: click.Context, store: str, unit: str | None, as_json: bool) -> None:
     """Print a unit's figures: residents, households, buildings, grids, party coverage."""
-    from gridmap.stats import format_stats, store_unit_stats
+    from gridmap.services.stats import store_unit_stats
+    from gridmap.stats import format_stats
     from gridmap.store import open_store
 
     store = _store_address(store)

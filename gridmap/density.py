@@ -399,7 +399,7 @@ def legend_breaks(
         Increasing upper bounds in incidents per km² (the last is the maximum);
         empty if the surface is all zero.
     """
-    from layers.base import class_breaks  # the one class-break rule of the project
+    from gridmap.classes import class_breaks  # the one class-break rule of the project
 
     if isinstance(surface, DensitySurface):
         grid = surface.grid

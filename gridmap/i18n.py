@@ -260,6 +260,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "and service coverage cannot be computed.",
     ),
     "app.layer_failed": ("图层无法显示：{error}", "The layer cannot be shown: {error}"),
+    "app.panel_failed": (
+        "此处无法显示（内部错误，已记录，编号 {ref}）",
+        "This part cannot be shown (an internal error, logged as {ref})",
+    ),
 }
 
 
@@ -274,8 +278,121 @@ def _incident_count_labels() -> None:
 _incident_count_labels()
 
 
-def t(key: str, lang: str = "zh") -> str:
-    """The label of ``key`` in ``lang``.
+# The map layers' words (layers/*): titles, legends, tooltips and the export's page.
+CATALOGUE.update(
+    {
+        "map.synthetic": ("演示数据为合成数据", "demo data are synthetic"),
+        "map.boundary": ("边界", "Boundary"),
+        "map.no_buildings": (
+            "存储中没有楼栋，未绘制服务圈",
+            "the store has no buildings: service circles left out",
+        ),
+        # layers/grids.py
+        "map.units.title": ("{level}{measure}", "{measure} by {level}"),
+        "map.units.no_data": ("无数据", "no data"),
+        "map.units.breaks": ("分级：分位数（{k} 级）", "classes: quantiles ({k})"),
+        "map.units.fixed": ("分级固定（沿用既定分级）", "fixed classes (reused)"),
+        # layers/grids.py
+        "measure.households": ("户数（户）", "Households"),
+        "measure.population": ("常住人口（人）", "Residents"),
+        "measure.residents": ("常住人口（人）", "Residents"),
+        "measure.buildings": ("楼栋数（栋）", "Buildings"),
+        "measure.residential_buildings": ("住宅楼栋数（栋）", "Residential buildings"),
+        "measure.elderly": ("60岁以上老人（人）", "Elderly 60+"),
+        "measure.children": ("0–6岁儿童（人）", "Children 0–6"),
+        "measure.density": ("人口密度（人/平方公里）", "Population density (per km²)"),
+        "measure.household_density": ("住户密度（户/平方公里）", "Household density (per km²)"),
+        "measure.area_km2": ("面积（平方公里）", "Area (km²)"),
+        "measure.grids": ("网格数（个）", "Grids"),
+        "measure.members": ("党员数（人）", "Party members"),
+        "measure.incidents": ("事件数（件）", "Incidents"),
+        # layers/party.py
+        "map.party.branch_title": ("网格党支部覆盖", "Grid party branch coverage"),
+        "map.party.with_branch": (
+            "已建网格党支部（{n:,} 个网格）",
+            "with a grid party branch ({n:,} grids)",
+        ),
+        "map.party.without_branch": (
+            "未建网格党支部（{n:,} 个网格）",
+            "no grid party branch ({n:,} grids)",
+        ),
+        "map.party.branch_note": ("覆盖率 {p}", "coverage {p}"),
+        "map.party.branch_tip": ("{branch} · 党员 {m} 人", "{branch} · {m} party members"),
+        "map.party.no_branch_tip": ("未建网格党支部", "no grid party branch"),
+        "map.party.group_title": (
+            "已建楼栋党小组的住宅楼栋",
+            "Residential buildings with a party group",
+        ),
+        "map.party.group_item": ("住宅楼栋（{n:,} 栋）", "residential buildings ({n:,})"),
+        "map.party.group_note": (
+            "{a:,} / {b:,} 栋住宅楼栋已建党小组（{p}）",
+            "{a:,} of {b:,} residential buildings have a group ({p})",
+        ),
+        "map.party.group_tip": (
+            "{code} · {group} · 党员 {m} 人",
+            "{code} · {group} · {m} party members",
+        ),
+        "map.party.central_title": ("党员中心户", "Party-member central households"),
+        "map.party.central_item": ("党员中心户（{n:,} 户）", "central households ({n:,})"),
+        "map.party.central_tip": (
+            "党员中心户 · {name}（{unit}）",
+            "central household · {name} ({unit})",
+        ),
+        # layers/service_circles.py
+        "map.circles.circles": (
+            "{ftype}：步行 {reach} 可达范围",
+            "{ftype}: reachable on foot within {reach}",
+        ),
+        "map.circles.coverage": ("{ftype}覆盖率（按服务人口）", "{ftype} coverage (people served)"),
+        "map.circles.uncovered": ("{ftype}服务盲区楼栋", "Buildings beyond reach of a {ftype}"),
+        "map.circles.reach_m": ("{m:.0f} 米", "{m:.0f} m"),
+        "map.circles.reach_min": ("{min:g} 分钟（{m:.0f} 米）", "{min:g} min ({m:.0f} m)"),
+        "map.circles.along": ("沿步行路网计算", "measured along the walking network"),
+        "map.circles.covered": (
+            "已覆盖 {a:,} / {b:,} 人（{p}）",
+            "{a:,} of {b:,} people covered ({p})",
+        ),
+        "map.circles.none_within": ("范围内无设施", "none within reach"),
+        "map.circles.nearest": ("最近设施 {d:.0f} 米", "nearest {d:.0f} m"),
+        "map.circles.served": ("服务人口 {n:,}", "{n:,} people served"),
+        # layers/incidents.py
+        "map.incidents.density": ("事件密度（件/平方公里）", "Incident density (per km²)"),
+        "map.incidents.radius": ("半径 {r} 米", "radius {r} m"),
+        "map.incidents.kernel": (
+            "高斯核密度，σ = {s} 米，{r} 米外为零；低于 {f} 件/平方公里不显示",
+            "Gaussian kernel density, σ = {s} m, zero beyond {r} m; below {f} per km² not shown",
+        ),
+        "map.incidents.window": ("{a} 至 {b}", "{a} to {b}"),
+        "map.incidents.rate": ("事件发生率（件/{per}户）", "Incidents per {per} households"),
+        "map.incidents.no_households": ("无住户", "no households"),
+        "map.incidents.rate_tip": (
+            "{name}（{code}）：事件 {n} 件 · 住户 {hh} 户 · {rate}",
+            "{name} ({code}): {n} incidents · {hh} households · {rate}",
+        ),
+        "map.incidents.rate_value": ("每{per}户 {v} 件", "{v} per {per} households"),
+        "map.incidents.cell_tip": (
+            "事件密度 {lo} – {hi} 件/平方公里",
+            "density {lo} – {hi} per km²",
+        ),
+        # layers/folium_map.py
+        "map.export.legend": ("图例", "Legend"),
+        # layers/folium_map.py
+        "map.export.title": ("{name}（{code}）网格化治理图", "{name} ({code}) grid governance map"),
+        "map.export.demo": ("（演示数据）", " (demo data)"),
+        "map.export.no_roads": (
+            "存储中没有道路，未绘制服务圈",
+            "the store has no roads: service circles left out",
+        ),
+        "map.export.no_incidents": (
+            "该范围内没有事件，未绘制事件热力图",
+            "no incidents there: heatmap left out",
+        ),
+    }
+)
+
+
+def t(key: str, lang: str = "zh", **values: object) -> str:
+    """The label of ``key`` in ``lang``, its ``{placeholders}`` filled from ``values``.
 
     Parameters
     ----------
@@ -283,6 +400,8 @@ def t(key: str, lang: str = "zh") -> str:
         A catalogue key, ``<group>.<identifier>`` (e.g. ``facility.clinic``).
     lang
         ``zh`` (default) or ``en``.
+    **values
+        Values for the text's ``{name}`` placeholders (none: the text as it is).
 
     Returns
     -------
@@ -300,7 +419,8 @@ def t(key: str, lang: str = "zh") -> str:
     except ValueError:
         raise ValueError(f"unknown language {lang!r}; use one of {', '.join(LANGS)}") from None
     pair = CATALOGUE.get(key)
-    return key if pair is None else pair[i]
+    text = key if pair is None else pair[i]
+    return text.format(**values) if values else text
 
 
 def label(group: str, identifier: str, lang: str = "zh") -> str:

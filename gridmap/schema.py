@@ -17,6 +17,7 @@ __all__ = [
     "CRS",
     "LEVELS",
     "LEVEL_LAYERS",
+    "UNIT_MEASURES",
     "LAYERS",
     "Column",
     "Layer",
@@ -46,6 +47,10 @@ LEVEL_LAYERS: dict[str, str] = {
     "grid": "grids",
     "building": "buildings",
 }
+
+#: What a map's units can be coloured by: the store's totals per unit
+#: (:meth:`gridmap.store.base.Store.unit_totals`) and the residents per km².
+UNIT_MEASURES: tuple[str, ...] = ("households", "population", "density", "buildings", "elderly")
 
 # Identifiers from DOMAIN.md section 9; the Chinese labels live in gridmap.i18n.
 FACILITY_TYPES: tuple[str, ...] = (

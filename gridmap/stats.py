@@ -15,24 +15,31 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.codes import level_of
+from gridmap.codes import level_of, parent_of, under
 from gridmap.crs import STORAGE_CRS, to_metric
 from gridmap.errors import CodeError
 from gridmap.i18n import label, t
-from gridmap.party import RESIDENTIAL_USES, check_unit, coverage_from_counts, party_coverage
+from gridmap.party import RESIDENTIAL_USES, check_unit, party_coverage
 from gridmap.schema import FACILITY_TYPES, LEVEL_LAYERS, LEVELS
 
-if TYPE_CHECKING:
-    from gridmap.store import Store
-
-__all__ = ["CLOSED_STEPS", "format_stats", "store_unit_stats", "unit_stats"]
+__all__ = [
+    "CLOSED_STEPS",
+    "area_km2",
+    "default_code",
+    "facility_counts",
+    "format_stats",
+    "incident_kpis",
+    "life_circle_figures",
+    "plain",
+    "unit_stats",
+]
 
 #: Incident steps after which a case is no longer open.
 CLOSED_STEPS: tuple[str, ...] = ("closed", "evaluated", "voided")
@@ -69,7 +76,7 @@ def unit_stats(layers: Mapping[str, pd.DataFrame], code: str | None = None) -> d
         If the code is malformed or no unit has it, or (``code=None``) the
         store does not hold exactly one district.
     """
-    code = _default_code(layers) if code is None else code
+    code = default_code(layers) if code is None else code
     row = check_unit(layers, code)
     level = level_of(code)
     geom = row.geometry if "geometry" in row.index else None
@@ -77,9 +84,9 @@ def unit_stats(layers: Mapping[str, pd.DataFrame], code: str | None = None) -> d
 
     out: dict[str, Any] = {
         "code": code,
-        "name": _py(row.get("name")),
+        "name": plain(row.get("name")),
         "level": level,
-        "area_km2": _area_km2(geom, crs),
+        "area_km2": area_km2(geom, crs),
     }
     below = LEVELS[LEVELS.index(level) + 1 :]
     for lvl in below:
@@ -90,14 +97,22 @@ def unit_stats(layers: Mapping[str, pd.DataFrame], code: str | None = None) -> d
         out["residential_buildings"] = int(use.isin(RESIDENTIAL_USES).sum())
     out.update(_people(layers, buildings, code))
     out["party"] = party_coverage(layers, code)
-    out["facilities"] = _facilities(layers, geom, crs)
-    out["incidents"] = _incident_kpis(layers.get("incidents"), code)
-    out["coverage"] = _life_circle(layers, code)
+    out["facilities"] = facility_counts(layers, geom, crs)
+    out["incidents"] = incident_kpis(layers.get("incidents"), code)
+    out["coverage"] = life_circle_figures(layers, code)
     return out
 
 
-def _incident_kpis(incidents: pd.DataFrame | None, code: str) -> dict[str, Any]:
-    """The unit's incident KPIs (by the incidents' grid codes), over all their time."""
+def incident_kpis(incidents: pd.DataFrame | None, code: str) -> dict[str, Any]:
+    """The unit's incident KPIs (by the incidents' grid codes), over all their time.
+
+    Parameters
+    ----------
+    incidents
+        The incidents (any of the store's; only the unit's are counted), or ``None``.
+    code
+        The unit's code; a building's are the incidents located at it.
+    """
     from gridmap.incidents import unit_metrics_one
 
     if incidents is None or "grid_code" not in incidents:
@@ -106,13 +121,22 @@ def _incident_kpis(incidents: pd.DataFrame | None, code: str) -> dict[str, Any]:
         # A building's incidents are those located at it (within 30 m).
         if "building_code" not in incidents:
             return {"count": 0, "open": 0}
-        mine = incidents["building_code"].astype("str").eq(code).fillna(False).to_numpy(bool)
-        return unit_metrics_one(incidents[mine], code[: len(code) - 3])
+        mine = under(incidents["building_code"], code)
+        return unit_metrics_one(incidents[mine], parent_of(code))
     return unit_metrics_one(incidents, code)
 
 
-def _life_circle(layers: Mapping[str, pd.DataFrame], code: str) -> dict[str, Any] | None:
-    """Life-circle coverage of the unit's residents, or None without roads and buildings."""
+def life_circle_figures(layers: Mapping[str, pd.DataFrame], code: str) -> dict[str, Any] | None:
+    """Life-circle coverage of the unit's residents, or None without roads and buildings.
+
+    Parameters
+    ----------
+    layers
+        ``roads``, ``buildings`` and ``facilities`` (EPSG:4326), the whole
+        network: facilities outside the unit serve its residents too.
+    code
+        The unit's code.
+    """
     roads, buildings = layers.get("roads"), layers.get("buildings")
     if roads is None or buildings is None or roads.empty or buildings.empty:
         return None
@@ -123,102 +147,6 @@ def _life_circle(layers: Mapping[str, pd.DataFrame], code: str) -> dict[str, Any
     if facilities is None:
         facilities = gpd.GeoDataFrame({"type": []}, geometry=[], crs=STORAGE_CRS)
     return unit_service_figures(build_network(roads), buildings, facilities, code)
-
-
-def store_unit_stats(
-    store: Store,
-    code: str | None = None,
-    *,
-    incidents: pd.DataFrame | None = None,
-    service: pd.DataFrame | None = None,
-) -> dict[str, Any]:
-    """The figures of :func:`unit_stats`, with the counting done by the store.
-
-    Counts and sums come from :meth:`gridmap.store.Store.unit_totals` (SQL in
-    the database); only the unit's own row and the facilities and incidents in
-    its bounding box (read through the spatial index) come into Python. The
-    result equals ``unit_stats(store.read_all(), code)``.
-
-    Parameters
-    ----------
-    store
-        An open store.
-    code
-        The unit's code, of any level; ``None`` for the store's district.
-    incidents
-        The store's incidents, already read (a dashboard keeps them in
-        memory); ``None`` reads them.
-    service
-        :func:`gridmap.coverage.service_table` of the store, already computed;
-        ``None`` walks the network for this call. Either way the figures are
-        the same: these two only save the reading and the walking.
-    """
-    if incidents is None:
-        incidents = store.read("incidents")
-    if code is None:
-        code = _default_code({"districts": store.read("districts", columns=["code", "name"])})
-    level = level_of(code)
-    if level == "building":
-        # One building: its own rows are few, so the layer code path is cheap.
-        layers = {
-            "buildings": store.read("buildings", where={"code": code}),
-            "party_orgs": store.read("party_orgs", where={"unit_code": code}),
-        }
-        found = layers["buildings"]
-        if len(found):
-            bbox = tuple(found.total_bounds)
-            layers["facilities"] = store.read("facilities", bbox=bbox)
-        layers["incidents"] = incidents
-        out = unit_stats(layers, code)
-        out["coverage"] = _store_life_circle(store, code, service)
-        return out
-    unit = store.read(LEVEL_LAYERS[level], where={"code": code})
-    check_unit({LEVEL_LAYERS[level]: unit}, code)
-    row = unit.iloc[0]
-    geom = row.geometry
-    totals = store.unit_totals(level, under=code)
-    counts = totals.loc[[code]]
-
-    out: dict[str, Any] = {
-        "code": code,
-        "name": _py(row.get("name")),
-        "level": level,
-        "area_km2": _area_km2(geom, STORAGE_CRS),
-    }
-    for lvl in LEVELS[LEVELS.index(level) + 1 :]:
-        name = LEVEL_LAYERS[lvl]
-        out[name] = int(counts[name].iloc[0])
-    out["residential_buildings"] = int(counts["residential_buildings"].iloc[0])
-    has_buildings = store.count("buildings") > 0
-    people = {"residents": "population", "households": "households"}
-    for key, column in people.items():
-        out[key] = int(counts[column].iloc[0]) if has_buildings or out["grids"] else None
-    out["elderly"] = int(counts["elderly"].iloc[0]) if has_buildings else None
-    out["children"] = int(counts["children"].iloc[0]) if has_buildings else None
-    out["party"] = coverage_from_counts(counts, with_district=level == "district")
-    bbox = tuple(geom.bounds) if geom is not None and not geom.is_empty else None
-    points = {
-        "facilities": store.read("facilities", bbox=bbox, columns=["type"]) if bbox else None,
-    }
-    out["facilities"] = _facilities(points, geom, STORAGE_CRS)
-    out["incidents"] = _incident_kpis(incidents, code)
-    out["coverage"] = _store_life_circle(store, code, service)
-    return out
-
-
-def _store_life_circle(
-    store: Store, code: str, service: pd.DataFrame | None
-) -> dict[str, Any] | None:
-    """Life-circle figures of a stored unit, from ``service`` when given."""
-    if service is not None:
-        from gridmap.coverage import service_figures
-
-        return service_figures(service, code) if len(service) else None
-    # Coverage is walked along the whole network: facilities outside the unit
-    # serve its residents too, so this part reads the three layers whole.
-    return _life_circle(
-        {name: store.read(name) for name in ("roads", "buildings", "facilities")}, code
-    )
 
 
 def format_stats(stats: Mapping[str, Any], lang: str = "zh") -> str:
@@ -277,8 +205,14 @@ _GROUPS = {
 _UNITS = {"area_km2": " km²"}
 
 
-def _default_code(layers: Mapping[str, pd.DataFrame]) -> str:
-    """The code of the store's one district."""
+def default_code(layers: Mapping[str, pd.DataFrame]) -> str:
+    """The code of the one district in ``layers["districts"]``.
+
+    Raises
+    ------
+    gridmap.errors.CodeError
+        If there is no district or more than one.
+    """
     districts = layers.get("districts")
     n = 0 if districts is None else len(districts)
     if n != 1:
@@ -295,8 +229,7 @@ def _under(layers: Mapping[str, pd.DataFrame], name: str, code: str) -> pd.DataF
     frame = layers.get(name)
     if frame is None or "code" not in frame or not len(frame):
         return pd.DataFrame({"code": pd.Series(dtype="str")})
-    mask = frame["code"].astype("str").str.startswith(code).fillna(False)
-    return frame[mask.to_numpy(dtype=bool)]
+    return frame[under(frame["code"], code)]
 
 
 def _sum(frame: pd.DataFrame, column: str) -> int | None:
@@ -325,8 +258,8 @@ def _people(
     return out
 
 
-def _area_km2(geom: Any, crs: Any) -> float | None:
-    """Area of a geometry in km², measured in its UTM zone."""
+def area_km2(geom: Any, crs: Any) -> float | None:
+    """Area of a geometry in km², measured in its UTM zone (``None`` for none or empty)."""
     if geom is None or geom.is_empty:
         return None
     return float(to_metric(gpd.GeoSeries([geom], crs=crs)).area.iloc[0] / 1e6)
@@ -345,7 +278,7 @@ def _inside(frame: pd.DataFrame | None, geom: Any, crs: Any) -> np.ndarray:
     return shapely.intersects(geom, np.asarray(points.array, dtype=object))
 
 
-def _facilities(layers: Mapping[str, pd.DataFrame], geom: Any, crs: Any) -> dict[str, int]:
+def facility_counts(layers: Mapping[str, pd.DataFrame], geom: Any, crs: Any) -> dict[str, int]:
     """Facilities located in the unit, per type (every type listed)."""
     frame = layers.get("facilities")
     inside = _inside(frame, geom, crs)
@@ -356,7 +289,7 @@ def _facilities(layers: Mapping[str, pd.DataFrame], geom: Any, crs: Any) -> dict
     return counts
 
 
-def _py(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """A pandas/numpy scalar as a plain Python value (missing as None)."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None

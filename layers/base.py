@@ -17,7 +17,12 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+# The class-break rule is the core's (the density surface uses it too); the
+# layers re-export it, since it is how they colour.
+from gridmap.classes import NO_DATA, class_breaks, classify
+
 __all__ = [
+    "NO_DATA",
     "PALETTES",
     "LayerSpec",
     "Legend",
@@ -36,8 +41,6 @@ PALETTES: dict[str, tuple[str, ...]] = {
     "RdYlGn": ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641"),
     "Purples": ("#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f"),
 }
-#: The colour of features without a value.
-NO_DATA = "#bdbdbd"
 
 
 @dataclass(frozen=True)
@@ -132,51 +135,6 @@ class LayerSpec:
 def round_coordinates(geoms: np.ndarray, precision: int = 6) -> np.ndarray:
     """Geometries with every coordinate rounded to ``precision`` decimals (for sending)."""
     return shapely.transform(geoms, lambda xy: np.round(xy, precision))
-
-
-def class_breaks(values: Sequence[float], k: int = 5, method: str = "quantile") -> np.ndarray:
-    """Upper bounds of ``k`` classes of ``values`` (the last is the maximum).
-
-    Parameters
-    ----------
-    values
-        The measure; NaN values are ignored.
-    k
-        Number of classes.
-    method
-        ``quantile`` (equal counts) or ``equal`` (equal widths).
-
-    Returns
-    -------
-    numpy.ndarray
-        Increasing, de-duplicated upper bounds (fewer than ``k`` when values repeat).
-    """
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if not len(v):
-        return np.array([])
-    if method == "quantile":
-        # Breaks at observed values (not interpolated), so labels show real figures.
-        bounds = np.quantile(v, np.linspace(0, 1, k + 1)[1:], method="inverted_cdf")
-    elif method == "equal":
-        bounds = np.linspace(v.min(), v.max(), k + 1)[1:]
-    else:
-        raise ValueError(f"unknown class-break method {method!r}: use quantile or equal")
-    return np.unique(bounds)
-
-
-def classify(values: Sequence[float], breaks: np.ndarray, palette: Sequence[str]) -> list[str]:
-    """The colour of each value: the palette colour of its class (NO_DATA for NaN).
-
-    The palette is stretched over the classes so the darkest colour is the top class.
-    """
-    v = np.asarray(values, dtype=float)
-    if not len(breaks):
-        return [NO_DATA] * len(v)
-    cls = np.searchsorted(breaks, v, side="left").clip(0, len(breaks) - 1)
-    idx = np.round(np.linspace(0, len(palette) - 1, len(breaks))).astype(int)
-    colors = np.asarray(palette, dtype=object)[idx][cls]
-    return [NO_DATA if not np.isfinite(x) else c for x, c in zip(v, colors, strict=True)]
 
 
 def range_labels(breaks: np.ndarray, fmt: str = "{:.0f}", lower: float | None = None) -> list[str]:

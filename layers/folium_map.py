@@ -8,8 +8,8 @@ as circle markers; a layer control; and every legend as a plain HTML/CSS box
 
 The page works without a network, opened from a file:
 
-* no basemap tiles: a plain background, with the unit boundary (see
-  :func:`boundary_spec`) drawn on top of the other layers;
+* no basemap tiles: a plain background, with the unit's outline (see
+  :func:`layers.unit_map.outline_spec`) drawn on top of the other layers;
 * Leaflet's JavaScript and CSS (vendored in ``assets/vendor/leaflet``, its
   icons as ``data:`` URIs) are inlined into the page;
 * folium's default CDN links (jQuery, Bootstrap, Font Awesome, awesome-markers,
@@ -27,38 +27,37 @@ import functools
 import html
 import os
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import folium
-import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from branca.element import Element, MacroElement
 from jinja2 import Template
 
+from gridmap.i18n import t
 from layers.base import LayerSpec, Legend, LegendItem
+from layers.unit_map import GROUPS, OUTLINE_ID, MapOptions, build_layers, legend_testid
 
 if TYPE_CHECKING:
-    from gridmap.store.base import Store
+    from gridmap.services.source import Source
 
 __all__ = [
     "BOUNDARY_ID",
     "LAYER_GROUPS",
     "StoreMap",
     "store_map",
-    "boundary_spec",
     "leaflet_assets",
     "render_html",
     "to_folium",
     "write_html",
 ]
 
-#: The id of the boundary layer: drawn above the others, without tooltips.
-BOUNDARY_ID = "boundary"
+#: The id of the outline layer: drawn above the others, without tooltips.
+BOUNDARY_ID = OUTLINE_ID
 #: Coordinates are rounded to this many decimals of a degree (~0.1 m): enough
 #: for a building footprint, and a third of the file size of full precision.
 _DECIMALS = 6
@@ -66,16 +65,6 @@ _BACKGROUND = "#f4f3ee"
 #: A script or stylesheet the browser would fetch from the web (attribution
 #: links are <a href> in text and are not loaded).
 _EXTERNAL = re.compile(r"<(?:script|link)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//", re.I)
-
-_TEXT = {
-    "boundary": ("边界", "Boundary"),
-    "synthetic": ("演示数据为合成数据", "demo data are synthetic"),
-    "legend": ("图例", "Legend"),
-}
-
-
-def _txt(key: str, lang: str) -> str:
-    return _TEXT[key][0 if lang == "zh" else 1]
 
 
 # ---------------------------------------------------------------------------
@@ -111,52 +100,6 @@ def leaflet_assets() -> tuple[str, str]:
 
     css = re.sub(r"url\((images/[\w.-]+\.png)\)", inline, css)
     return js, css
-
-
-# ---------------------------------------------------------------------------
-# The boundary
-
-
-def boundary_spec(
-    units: gpd.GeoDataFrame, *, lang: str = "zh", synthetic: bool = False
-) -> LayerSpec:
-    """The outline of one or more units (a district, a subdistrict …) as a layer.
-
-    Parameters
-    ----------
-    units
-        ``code``, ``name`` and the polygon (any CRS).
-    lang
-        ``zh`` (default) or ``en``.
-    synthetic
-        Say in the legend that the data are synthetic.
-
-    Returns
-    -------
-    LayerSpec
-        ``id="boundary"``, unfilled dark outlines.
-    """
-    u = units.to_crs("EPSG:4326") if units.crs is not None else units.copy()
-    if u is units:
-        u = u.copy()
-    u["_style"] = [{"color": "#252525", "weight": 2.5, "fill": False, "opacity": 0.9}] * len(u)
-    names = [
-        f"{n}（{c}）" if lang == "zh" else f"{n} ({c})"
-        for n, c in zip(u["name"].astype("str"), u["code"].astype("str"), strict=True)
-    ]
-    u["_tooltip"] = names
-    title = _txt("boundary", lang)
-    return LayerSpec(
-        BOUNDARY_ID,
-        title,
-        u,
-        Legend(
-            title,
-            tuple(LegendItem(n, "#252525", kind="line") for n in names[:3]),
-            _txt("synthetic", lang) if synthetic else None,
-        ),
-        properties=["code", "name"],
-    )
 
 
 # ---------------------------------------------------------------------------
@@ -200,7 +143,7 @@ def _swatch(item: LegendItem) -> str:
     return f'<i class="gm-sw" style="background:{color}"></i>'
 
 
-def _legend_html(legend: Legend, layer_var: str, spec_id: str, hidden: bool) -> str:
+def _legend_html(legend: Legend, layer_var: str, testid: str, hidden: bool) -> str:
     """One legend as a plain HTML box (tied to its layer by the layer's JS variable)."""
     rows = "".join(
         f'<div class="gm-item">{_swatch(i)}<span>{html.escape(i.label)}</span></div>'
@@ -209,8 +152,8 @@ def _legend_html(legend: Legend, layer_var: str, spec_id: str, hidden: bool) -> 
     note = f'<div class="gm-note">{html.escape(legend.note)}</div>' if legend.note else ""
     style = ' style="display:none"' if hidden else ""
     return (
-        f'<div class="gm-legend" id="gm-legend-{html.escape(spec_id)}" '
-        f'data-layer="{layer_var}"{style}>'
+        f'<div class="gm-legend" id="gm-{html.escape(testid)}" '
+        f'data-testid="{html.escape(testid)}" data-layer="{layer_var}"{style}>'
         f'<div class="gm-title">{html.escape(legend.title)}</div>{rows}{note}</div>'
     )
 
@@ -274,6 +217,7 @@ def to_folium(
     title: str,
     lang: str = "zh",
     hidden: Collection[str] = (),
+    groups: Mapping[str, str] | None = None,
 ) -> folium.Map:
     """The layers on an offline folium map.
 
@@ -289,6 +233,9 @@ def to_folium(
         ``zh`` (default) or ``en``: the language of the page's own words.
     hidden
         Ids of layers that start switched off (they stay in the layer control).
+    groups
+        The group of each layer id (:class:`StoreMap`), which names its legend's
+        ``data-testid`` as the dashboard does (:func:`layers.unit_map.legend_testid`).
 
     Returns
     -------
@@ -344,7 +291,8 @@ def to_folium(
             **kwargs,
         )
         layer.add_to(m)
-        legends.append(_legend_html(spec.legend, layer.get_name(), spec.id, spec.id in hidden))
+        testid = legend_testid((groups or {}).get(spec.id, ""), spec)
+        legends.append(_legend_html(spec.legend, layer.get_name(), testid, spec.id in hidden))
         if data["features"] and (spec.id == BOUNDARY_ID or not has_boundary):
             b = spec.features.total_bounds
             bounds = (
@@ -357,10 +305,9 @@ def to_folium(
     figure.html.add_child(
         Element(f'<div class="gm-banner">{html.escape(title)}</div>'), name="gm_banner"
     )
+    aria = html.escape(t("map.export.legend", lang))
     figure.html.add_child(
-        Element(
-            f'<div class="gm-legends" aria-label="{_txt("legend", lang)}">{"".join(legends)}</div>'
-        ),
+        Element(f'<div class="gm-legends" aria-label="{aria}">{"".join(legends)}</div>'),
         name="gm_legends",
     )
     m.add_child(_LegendToggle())
@@ -412,12 +359,13 @@ def write_html(
     title: str,
     lang: str = "zh",
     hidden: Collection[str] = (),
+    groups: Mapping[str, str] | None = None,
 ) -> Path:
     """Write the layers as one self-contained HTML page, atomically.
 
     Parameters
     ----------
-    specs, title, lang, hidden
+    specs, title, lang, hidden, groups
         As in :func:`to_folium`.
     path
         The ``.html`` file to write (replaced whole once the new one is complete).
@@ -428,7 +376,7 @@ def write_html(
         The path written.
     """
     out = Path(path)
-    page = render_html(to_folium(specs, title=title, lang=lang, hidden=hidden))
+    page = render_html(to_folium(specs, title=title, lang=lang, hidden=hidden, groups=groups))
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(page, encoding="utf-8")
@@ -442,30 +390,14 @@ def write_html(
 # ---------------------------------------------------------------------------
 # A store's map (what `gridmap export --html` draws)
 
-#: The layer groups `gridmap export --html --layers` offers, in drawing order.
-LAYER_GROUPS: tuple[str, ...] = ("grids", "party", "service_circles", "incidents")
-#: The kernel reach of the exported incident heatmap, in metres.
-HEATMAP_RADIUS_M = 500.0
-#: The facility type of the exported service circles.
-CIRCLES_TYPE = "clinic"
-
-_STORE_TEXT = {
-    "title": ("{name}（{code}）网格化治理图", "{name} ({code}) grid governance map"),
-    "demo": ("（演示数据）", " (demo data)"),
-    "no_roads": (
-        "存储中没有道路，未绘制服务圈",
-        "the store has no roads: service circles left out",
-    ),
-    "no_buildings": (
-        "存储中没有楼栋，未绘制服务圈",
-        "the store has no buildings: service circles left out",
-    ),
-    "no_incidents": ("该范围内没有事件，未绘制事件热力图", "no incidents there: heatmap left out"),
+#: The layer groups `gridmap export --html --layers` offers, in drawing order
+#: (:data:`layers.unit_map.GROUPS`), and the older names it still takes.
+LAYER_GROUPS: tuple[str, ...] = GROUPS
+GROUP_ALIASES: dict[str, str] = {
+    "grids": "units",
+    "service_circles": "circles",
+    "incidents": "heatmap",
 }
-
-
-def _stxt(key: str, lang: str, **kw: object) -> str:
-    return _STORE_TEXT[key][0 if lang == "zh" else 1].format(**kw)
 
 
 @dataclass
@@ -475,51 +407,49 @@ class StoreMap:
     Attributes
     ----------
     specs
-        The layers in drawing order, the boundary first.
+        The layers in drawing order, the outline last.
     title
         The page title.
     hidden
         Ids of layers that start switched off (a second unit fill under the first).
     notes
         Layers left out and why, for the user.
+    groups
+        The group of each layer, by layer id (names its legend, see
+        :func:`layers.unit_map.legend_testid`).
     """
 
     specs: list[LayerSpec]
     title: str
     hidden: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
-
-
-def _under(frame: pd.DataFrame, column: str, code: str) -> pd.DataFrame:
-    """Rows whose ``column`` starts with ``code`` (all rows for an empty code)."""
-    if not code or not len(frame):
-        return frame
-    return frame[frame[column].astype("str").str.startswith(code).fillna(False).to_numpy(bool)]
+    groups: dict[str, str] = field(default_factory=dict)
 
 
 def store_map(
-    store: str | os.PathLike,
+    store: str | os.PathLike | Source,
     *,
     unit: str | None = None,
     groups: Sequence[str] = LAYER_GROUPS,
-    lang: str = "zh",
+    options: MapOptions | None = None,
+    lang: str | None = None,
 ) -> StoreMap:
-    """The layers of a store's map: one unit (default: the district) and what lies under it.
+    """The map of a unit of a store, as the dashboard draws it (:func:`build_layers`).
 
     Parameters
     ----------
     store
-        The store's address (a ``.gpkg`` path or a ``postgresql://`` URL).
+        The store's address (a ``.gpkg`` path or a ``postgresql://`` URL), or
+        a :class:`gridmap.services.source.Source` already open.
     unit
-        A unit code of any level above buildings; ``None``: the store's district(s).
+        A unit code of any level; ``None``: the store's district.
     groups
-        Which of :data:`LAYER_GROUPS` to draw: ``grids`` (the units of the level
-        below the unit coloured by households), ``party`` (:mod:`layers.party`),
-        ``service_circles`` (clinics at their standard walking distance, along
-        the roads; left out with a note when the store has no roads) and
-        ``incidents`` (the density heatmap; left out when there are none).
+        Which of :data:`LAYER_GROUPS` to draw (or their older names,
+        :data:`GROUP_ALIASES`).
+    options
+        The measure, facility type, minutes, months and categories.
     lang
-        ``zh`` (default) or ``en``.
+        ``zh`` or ``en``; overrides ``options.lang`` when given.
 
     Returns
     -------
@@ -532,164 +462,39 @@ def store_map(
     ValueError
         For an unknown layer group.
     """
-    from gridmap.codes import child_level, level_of
+    from dataclasses import replace
+
     from gridmap.errors import CodeError
-    from gridmap.schema import LEVEL_LAYERS
-    from gridmap.store import open_store
-    from layers import grids as grids_layer
-    from layers import party as party_layer
+    from gridmap.services.source import Source, UnitNotFoundError
 
-    unknown = [g for g in groups if g not in LAYER_GROUPS]
-    if unknown:
-        raise ValueError(f"unknown layer(s) {', '.join(unknown)}; use {', '.join(LAYER_GROUPS)}")
-    notes: list[str] = []
-    with open_store(store) as st:
-        if unit is None:
-            level = "district"
-            units = st.read("districts")
-            if not len(units):
-                raise CodeError("the store holds no district", "import or build one first")
-        else:
-            level = level_of(unit)
-            if level == "building":
-                raise CodeError(
-                    f"{unit} is a building: map a grid or a larger unit", "give a grid's code"
-                )
-            units = st.read(LEVEL_LAYERS[level], where={"code": unit})
-            if not len(units):
-                raise CodeError(f"no {level} has the code '{unit}'", "check the code")
-        code = "" if unit is None else unit
-        polygon = shapely.union_all(units.geometry.to_numpy())
-        bbox = tuple(float(v) for v in polygon.bounds)
-        meta = st.read("metadata")
-        synthetic = bool(len(meta)) and bool(meta["synthetic"].fillna(False).astype(bool).any())
-
-        specs = [boundary_spec(units, lang=lang, synthetic=synthetic)]
-        below = child_level(level)
-        need_buildings = any(g in groups for g in ("party", "service_circles")) or (
-            below == "building"
-        )
-        buildings = (
-            _under(st.read("buildings", bbox=bbox), "code", code) if need_buildings else None
-        )
-        children = None
-        if "grids" in groups or "service_circles" in groups:
-            if below == "building":
-                children = buildings
-            else:
-                children = _under(st.read(LEVEL_LAYERS[below], bbox=bbox), "code", code)
-                totals = st.unit_totals(below, under=code)
-                children = children.copy()
-                children["households"] = (
-                    totals["households"].reindex(children["code"].astype("str")).to_numpy()
-                )
-        hidden: set[str] = set()
-        if "grids" in groups:
-            specs.append(
-                grids_layer.build(
-                    children, measure="households", level=below, lang=lang, synthetic=synthetic
-                )
-            )
-        if "party" in groups:
-            grid_units = _under(st.read("grids", bbox=bbox), "code", code)
-            orgs = _under(st.read("party_orgs", bbox=bbox), "unit_code", code)
-            party_specs = party_layer.build(
-                grid_units, buildings, orgs, lang=lang, synthetic=synthetic
-            )
-            if "grids" in groups:
-                # Two unit fills on top of each other read as neither: the
-                # branch coverage starts switched off, one click away.
-                hidden.add("party_grid_branches")
-            specs.extend(party_specs)
-        if "incidents" in groups:
-            specs.extend(_incident_specs(st, polygon, bbox, code, lang, synthetic, notes))
-        if "service_circles" in groups:
-            specs.extend(
-                _circle_specs(st, buildings, children, below, bbox, lang, synthetic, notes)
-            )
-            if "grids" in groups or "party" in groups:
-                # The coverage choropleth is one more unit fill: off at first.
-                hidden.add("coverage")
-    row = units.iloc[0]
-    name = str(row["name"]) if len(units) == 1 else "、".join(units["name"].astype("str"))
-    title = _stxt("title", lang, name=name, code=code or str(row["code"]))
-    if synthetic:
-        title += _stxt("demo", lang)
-    # Points last, so they stay clickable above every polygon.
+    options = options or MapOptions()
+    if lang is not None:
+        options = replace(options, lang=lang)
+    wanted = [GROUP_ALIASES.get(g, g) for g in groups]
+    src = store if isinstance(store, Source) else Source(str(store))
+    try:
+        try:
+            code = unit or src.district_code()
+            layers = build_layers(src, code, options, groups=wanted)
+        except UnitNotFoundError as error:
+            raise CodeError(error.what, error.hint) from None
+        row = src.unit(code)
+        title = t("map.export.title", options.lang, name=str(row["name"]), code=code)
+        if src.synthetic:
+            title += t("map.export.demo", options.lang)
+    finally:
+        if src is not store:
+            src.close()
+    hidden: set[str] = set()
+    if "units" in layers.groups:
+        # Two unit fills on top of each other read as neither: the branch
+        # coverage and the coverage choropleth start switched off, one click away.
+        hidden |= {"party_grid_branches", "coverage"}
+    elif "party" in layers.groups:
+        hidden.add("coverage")
+    specs = layers.specs()
+    belongs = {spec.id: gid for gid, group in layers.groups.items() for spec in group.specs}
+    # Points last, so they stay clickable above every polygon (the outline is not
+    # interactive and stays above the polygons in its own pane).
     specs.sort(key=lambda s: s.kind == "point")
-    return StoreMap(specs, title, hidden, notes)
-
-
-def _incident_specs(
-    st: Store,
-    polygon: shapely.Geometry,
-    bbox: tuple[float, float, float, float],
-    code: str,
-    lang: str,
-    synthetic: bool,
-    notes: list[str],
-) -> list[LayerSpec]:
-    """The incident heatmap of the unit, clipped to it (none, with a note, without incidents)."""
-    from gridmap.density import density_surface
-    from layers.incidents import heatmap
-
-    incidents = st.read("incidents", bbox=bbox)
-    if code:
-        incidents = _under(incidents, "grid_code", code)
-    incidents = incidents[incidents.geometry.notna().to_numpy()]
-    if not len(incidents):
-        notes.append(_stxt("no_incidents", lang))
-        return []
-    surface = density_surface(
-        incidents, radius_m=HEATMAP_RADIUS_M, bounds=None if not code else bbox
-    )
-    spec = heatmap(surface, lang=lang, synthetic=synthetic)
-    # The classes' staircase outlines of raster cells are most of the page's
-    # bytes: simplified as a coverage (shared edges stay shared, so no gaps or
-    # overlaps appear between classes) by about one cell, which is a pixel or
-    # two at the zoom a district is seen, then cut at the boundary, which the
-    # kernel spills over by a radius.
-    metric = spec.features.to_crs(surface.crs)
-    simple = shapely.coverage_simplify(metric.geometry.to_numpy(), surface.cell_m)
-    inside = gpd.GeoSeries([polygon], crs="EPSG:4326").to_crs(surface.crs).iloc[0]
-    clipped = gpd.GeoSeries(shapely.intersection(simple, inside), crs=surface.crs)
-    keep = ~clipped.is_empty.to_numpy()
-    spec.features = spec.features[keep].set_geometry(clipped[keep].to_crs("EPSG:4326"))
-    return [spec]
-
-
-def _circle_specs(
-    st: Store,
-    buildings: gpd.GeoDataFrame | None,
-    units: gpd.GeoDataFrame | None,
-    level: str,
-    bbox: tuple[float, float, float, float],
-    lang: str,
-    synthetic: bool,
-    notes: list[str],
-) -> list[LayerSpec]:
-    """Service circles, coverage and uncovered buildings of clinics at the standard distance."""
-    from gridmap.coverage import CoverageModel, meters_for
-    from gridmap.network import build_network
-    from layers.service_circles import from_model
-
-    meters = meters_for(CIRCLES_TYPE)
-    # People walk across the unit's edge: take roads and clinics a walk beyond it.
-    pad = meters / 100_000 * 1.5
-    wide = (bbox[0] - pad, bbox[1] - pad, bbox[2] + pad, bbox[3] + pad)
-    roads = st.read("roads", bbox=wide)
-    if not len(roads):
-        notes.append(_stxt("no_roads", lang))
-        return []
-    if buildings is None or not len(buildings):
-        notes.append(_stxt("no_buildings", lang))
-        return []
-    facilities = st.read("facilities", bbox=wide, where={"type": CIRCLES_TYPE})
-    model = CoverageModel(
-        build_network(roads), buildings, CIRCLES_TYPE, meters=meters, facilities=facilities
-    )
-    if level == "building":
-        # A grid's coverage is shown for the grid itself.
-        level = "grid"
-        units = st.read("grids", where={"code": str(buildings["grid_code"].iloc[0])})
-    return from_model(model, buildings, units, level, lang=lang, synthetic=synthetic)
+    return StoreMap(specs, title, hidden & {s.id for s in specs}, layers.notes(), belongs)

@@ -19,48 +19,37 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridmap.i18n import t
+from gridmap.i18n import label, t
 from layers.base import NO_DATA, PALETTES, LayerSpec, Legend, LegendItem, class_breaks, classify
 
 __all__ = ["MEASURES", "breaks_of", "build", "measure_label"]
 
 #: The measures offered, ``{column: (zh, en)}``; the labels carry the unit.
-MEASURES: dict[str, tuple[str, str]] = {
-    "households": ("户数（户）", "Households"),
-    "population": ("常住人口（人）", "Residents"),
-    "residents": ("常住人口（人）", "Residents"),
-    "buildings": ("楼栋数（栋）", "Buildings"),
-    "residential_buildings": ("住宅楼栋数（栋）", "Residential buildings"),
-    "elderly": ("60岁以上老人（人）", "Elderly 60+"),
-    "children": ("0–6岁儿童（人）", "Children 0–6"),
-    "density": ("人口密度（人/平方公里）", "Population density (per km²)"),
-    "household_density": ("住户密度（户/平方公里）", "Household density (per km²)"),
-    "area_km2": ("面积（平方公里）", "Area (km²)"),
-    "grids": ("网格数（个）", "Grids"),
-    "members": ("党员数（人）", "Party members"),
-    "incidents": ("事件数（件）", "Incidents"),
-}
+#: The measures offered (their labels, with the unit, are ``measure.<name>`` in the catalogue).
+MEASURES: tuple[str, ...] = (
+    "households",
+    "population",
+    "residents",
+    "buildings",
+    "residential_buildings",
+    "elderly",
+    "children",
+    "density",
+    "household_density",
+    "area_km2",
+    "grids",
+    "members",
+    "incidents",
+)
 
 #: Measures derived from a count and the unit's area when the column is absent.
 _DENSITIES = {"density": ("population", "residents"), "household_density": ("households",)}
 _OUTLINE = "#636363"
-_TEXT = {
-    "title": ("{level}{measure}", "{measure} by {level}"),
-    "no_data": ("无数据", "no data"),
-    "synthetic": ("演示数据为合成数据", "demo data are synthetic"),
-    "breaks": ("分级：分位数（{k} 级）", "classes: quantiles ({k})"),
-    "fixed": ("分级固定（沿用既定分级）", "fixed classes (reused)"),
-}
-
-
-def _txt(key: str, lang: str, **kw: object) -> str:
-    return _TEXT[key][0 if lang == "zh" else 1].format(**kw)
 
 
 def measure_label(measure: str, lang: str = "zh") -> str:
     """The label of a measure, with its unit (a measure not in :data:`MEASURES`: its name)."""
-    pair = MEASURES.get(measure)
-    return measure if pair is None else pair[0 if lang == "zh" else 1]
+    return label("measure", measure, lang)
 
 
 def _values(units: gpd.GeoDataFrame, measure: str) -> np.ndarray:
@@ -127,7 +116,7 @@ def _who(name: str, code: str, lang: str) -> str:
 def _fmt(measure: str, value: float, lang: str) -> str:
     """A value for a tooltip or legend: whole numbers with separators, small ones with decimals."""
     if not math.isfinite(value):
-        return _txt("no_data", lang)
+        return t("map.units.no_data", lang)
     if measure == "area_km2" or (abs(value) < 10 and value != int(value)):
         return f"{value:,.2f}"
     return f"{value:,.0f}"
@@ -205,7 +194,7 @@ def build(
         for n, c, v in zip(u["name"].astype("str"), u["code"].astype("str"), values, strict=True)
     ]
 
-    title = _txt("title", lang, level=t(f"level.{level}", lang), measure=m_label)
+    title = t("map.units.title", lang, level=t(f"level.{level}", lang), measure=m_label)
     pal = PALETTES[palette]
     # The palette stretched over the classes exactly as layers.base.classify does.
     idx = np.round(np.linspace(0, len(pal) - 1, len(b))).astype(int) if len(b) else []
@@ -222,10 +211,10 @@ def build(
         items.append(LegendItem(text, pal[i]))
         low = float(upper)
     if not np.isfinite(values).all():
-        items.append(LegendItem(_txt("no_data", lang), NO_DATA))
-    notes = [_txt("fixed", lang) if fixed else _txt("breaks", lang, k=len(b))]
+        items.append(LegendItem(t("map.units.no_data", lang), NO_DATA))
+    notes = [t("map.units.fixed", lang) if fixed else t("map.units.breaks", lang, k=len(b))]
     if synthetic:
-        notes.append(_txt("synthetic", lang))
+        notes.append(t("map.synthetic", lang))
     return LayerSpec(
         f"units_{level}",
         title,

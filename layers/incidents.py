@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.i18n import label
+from gridmap.i18n import label, t
 from layers.base import NO_DATA, PALETTES, LayerSpec, Legend, LegendItem, class_breaks, classify
 
 if TYPE_CHECKING:
@@ -32,29 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["heatmap", "rate_choropleth", "format_number"]
 
 _PALETTE = PALETTES["YlOrRd"]
-
-_TEXT = {
-    "density": ("事件密度（件/平方公里）", "Incident density (per km²)"),
-    "radius": ("半径 {r} 米", "radius {r} m"),
-    "kernel": (
-        "高斯核密度，σ = {s} 米，{r} 米外为零；低于 {f} 件/平方公里不显示",
-        "Gaussian kernel density, σ = {s} m, zero beyond {r} m; below {f} per km² not shown",
-    ),
-    "window": ("{a} 至 {b}", "{a} to {b}"),
-    "rate": ("事件发生率（件/{per}户）", "Incidents per {per} households"),
-    "no_households": ("无住户", "no households"),
-    "rate_tip": (
-        "{name}（{code}）：事件 {n} 件 · 住户 {hh} 户 · {rate}",
-        "{name} ({code}): {n} incidents · {hh} households · {rate}",
-    ),
-    "rate_value": ("每{per}户 {v} 件", "{v} per {per} households"),
-    "cell_tip": ("事件密度 {lo} – {hi} 件/平方公里", "density {lo} – {hi} per km²"),
-    "synthetic": ("演示数据为合成数据", "demo data are synthetic"),
-}
-
-
-def _txt(key: str, lang: str, **kw: object) -> str:
-    return _TEXT[key][0 if lang == "zh" else 1].format(**kw)
 
 
 def format_number(value: float) -> str:
@@ -121,19 +98,19 @@ def heatmap(surface: DensitySurface, *, lang: str = "zh", synthetic: bool = Fals
         for k in features["class"]
     ]
     features["_tooltip"] = [
-        _txt("cell_tip", lang, lo=format_number(lo), hi=format_number(hi))
+        t("map.incidents.cell_tip", lang, lo=format_number(lo), hi=format_number(hi))
         for lo, hi in zip(features["lower"], features["upper"], strict=True)
     ]
 
-    radius = _txt("radius", lang, r=f"{surface.radius_m:.0f}")
-    title = f"{_txt('density', lang)} · {radius}"
+    radius = t("map.incidents.radius", lang, r=f"{surface.radius_m:.0f}")
+    title = f"{t('map.incidents.density', lang)} · {radius}"
     extra = []
     if surface.categories is not None:
         extra.append("、".join(label("category", c, lang) for c in surface.categories))
     if surface.start is not None or surface.end is not None:
         extra.append(
-            _txt(
-                "window",
+            t(
+                "map.incidents.window",
                 lang,
                 a="…" if surface.start is None else f"{surface.start:%Y-%m-%d}",
                 b="…" if surface.end is None else f"{surface.end:%Y-%m-%d}",
@@ -141,15 +118,15 @@ def heatmap(surface: DensitySurface, *, lang: str = "zh", synthetic: bool = Fals
         )
     if extra:
         title += " · " + " · ".join(extra)
-    note = _txt(
-        "kernel",
+    note = t(
+        "map.incidents.kernel",
         lang,
         s=f"{surface.sigma_m:.0f}",
         r=f"{surface.radius_m:.0f}",
         f=format_number(surface.floor),
     )
     if synthetic:
-        note += "; " + _txt("synthetic", lang)
+        note += "; " + t("map.synthetic", lang)
     items = tuple(
         LegendItem(f"{format_number(lo)} – {format_number(hi)}", c)
         for lo, hi, c in zip(lowers, breaks, colors, strict=True)
@@ -256,23 +233,23 @@ def rate_choropleth(
     ]
     per_label = f"{per:,}" if lang == "en" else _per_zh(per)
     u["_tooltip"] = [
-        _txt(
-            "rate_tip",
+        t(
+            "map.incidents.rate_tip",
             lang,
             name=name,
             code=code,
             n=f"{int(cnt):,}",
             hh="—" if not np.isfinite(h) else f"{int(h):,}",
-            rate=_txt("no_households", lang)
+            rate=t("map.incidents.no_households", lang)
             if not np.isfinite(rt)
-            else _txt("rate_value", lang, per=per_label, v=format_number(rt)),
+            else t("map.incidents.rate_value", lang, per=per_label, v=format_number(rt)),
         )
         for name, code, cnt, h, rt in zip(
             u["name"].astype("str"), u["code"].astype("str"), n, hh, u["rate"], strict=True
         )
     ]
-    title = _txt("rate", lang, per=per_label)
-    note = _txt("synthetic", lang) if synthetic else None
+    title = t("map.incidents.rate", lang, per=per_label)
+    note = t("map.synthetic", lang) if synthetic else None
     pal = _palette_of(len(b)) if len(b) else []
     lowers = [np.nanmin(u["rate"]) if np.isfinite(u["rate"]).any() else 0.0, *b[:-1]]
     items = [
@@ -280,7 +257,7 @@ def rate_choropleth(
         for lo, hi, col in zip(lowers, b, pal, strict=True)
     ]
     if not np.isfinite(u["rate"]).all():
-        items.append(LegendItem(_txt("no_households", lang), NO_DATA))
+        items.append(LegendItem(t("map.incidents.no_households", lang), NO_DATA))
     return LayerSpec(
         "incident_rate",
         title,

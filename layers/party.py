@@ -38,33 +38,9 @@ _CENTRAL_OUTLINE = "#a50f15"
 #: Circle-marker radius of a central household, in screen pixels.
 CENTRAL_RADIUS = 5
 
-_TEXT = {
-    "branch_title": ("网格党支部覆盖", "Grid party branch coverage"),
-    "with_branch": ("已建网格党支部（{n:,} 个网格）", "with a grid party branch ({n:,} grids)"),
-    "without_branch": ("未建网格党支部（{n:,} 个网格）", "no grid party branch ({n:,} grids)"),
-    "branch_note": ("覆盖率 {p}", "coverage {p}"),
-    "branch_tip": ("{branch} · 党员 {m} 人", "{branch} · {m} party members"),
-    "no_branch_tip": ("未建网格党支部", "no grid party branch"),
-    "group_title": ("已建楼栋党小组的住宅楼栋", "Residential buildings with a party group"),
-    "group_item": ("住宅楼栋（{n:,} 栋）", "residential buildings ({n:,})"),
-    "group_note": (
-        "{a:,} / {b:,} 栋住宅楼栋已建党小组（{p}）",
-        "{a:,} of {b:,} residential buildings have a group ({p})",
-    ),
-    "group_tip": ("{code} · {group} · 党员 {m} 人", "{code} · {group} · {m} party members"),
-    "central_title": ("党员中心户", "Party-member central households"),
-    "central_item": ("党员中心户（{n:,} 户）", "central households ({n:,})"),
-    "central_tip": ("党员中心户 · {name}（{unit}）", "central household · {name} ({unit})"),
-    "synthetic": ("演示数据为合成数据", "demo data are synthetic"),
-}
-
-
-def _txt(key: str, lang: str, **kw: object) -> str:
-    return _TEXT[key][0 if lang == "zh" else 1].format(**kw)
-
 
 def _note(text: str | None, lang: str, synthetic: bool) -> str | None:
-    parts = [p for p in (text, _txt("synthetic", lang) if synthetic else None) if p]
+    parts = [p for p in (text, t("map.synthetic", lang) if synthetic else None) if p]
     return "; ".join(parts) or None
 
 
@@ -175,7 +151,11 @@ def build(
     ]
     g["_tooltip"] = [
         (f"{n}（{c}）: " if lang == "zh" else f"{n} ({c}): ")
-        + (_txt("branch_tip", lang, branch=b, m=int(m)) if h else _txt("no_branch_tip", lang))
+        + (
+            t("map.party.branch_tip", lang, branch=b, m=int(m))
+            if h
+            else t("map.party.no_branch_tip", lang)
+        )
         for n, c, h, b, m in zip(
             g["name"].astype("str"), codes, has, g["branch"], g["members"], strict=True
         )
@@ -183,15 +163,15 @@ def build(
     n_with = int(has.sum())
     grid_spec = LayerSpec(
         "party_grid_branches",
-        _txt("branch_title", lang),
+        t("map.party.branch_title", lang),
         g,
         Legend(
-            _txt("branch_title", lang),
+            t("map.party.branch_title", lang),
             (
-                LegendItem(_txt("with_branch", lang, n=n_with), BRANCH_COLOR),
-                LegendItem(_txt("without_branch", lang, n=len(g) - n_with), NO_BRANCH_COLOR),
+                LegendItem(t("map.party.with_branch", lang, n=n_with), BRANCH_COLOR),
+                LegendItem(t("map.party.without_branch", lang, n=len(g) - n_with), NO_BRANCH_COLOR),
             ),
-            _note(_txt("branch_note", lang, p=_share(n_with, len(g))), lang, synthetic),
+            _note(t("map.party.branch_note", lang, p=_share(n_with, len(g))), lang, synthetic),
         ),
         properties=["code", "name", "has_branch", "branch", "members"],
     )
@@ -222,19 +202,19 @@ def build(
         {"color": GROUP_COLOR, "weight": 2, "fillColor": GROUP_COLOR, "fillOpacity": 0.8}
     ] * len(hb)
     hb["_tooltip"] = [
-        _txt("group_tip", lang, code=c, group=gr, m=int(m))
+        t("map.party.group_tip", lang, code=c, group=gr, m=int(m))
         for c, gr, m in zip(hcodes, hb["group"], hb["members"], strict=True)
     ]
     n_res = int(residential.sum())
     group_spec = LayerSpec(
         "party_building_groups",
-        _txt("group_title", lang),
+        t("map.party.group_title", lang),
         hb,
         Legend(
-            _txt("group_title", lang),
-            (LegendItem(_txt("group_item", lang, n=len(hb)), GROUP_COLOR),),
+            t("map.party.group_title", lang),
+            (LegendItem(t("map.party.group_item", lang, n=len(hb)), GROUP_COLOR),),
             _note(
-                _txt("group_note", lang, a=len(hb), b=n_res, p=_share(len(hb), n_res)),
+                t("map.party.group_note", lang, a=len(hb), b=n_res, p=_share(len(hb), n_res)),
                 lang,
                 synthetic,
             ),
@@ -268,7 +248,7 @@ def build(
         }
     ] * len(ch)
     ch["_tooltip"] = [
-        _txt("central_tip", lang, name=n, unit=u)
+        t("map.party.central_tip", lang, name=n, unit=u)
         for n, u in zip(
             ch["name"].astype("str").where(ch["name"].notna(), ""),
             ch["unit_code"].astype("str"),
@@ -277,11 +257,15 @@ def build(
     ]
     central_spec = LayerSpec(
         "party_central_households",
-        _txt("central_title", lang),
+        t("map.party.central_title", lang),
         ch,
         Legend(
-            _txt("central_title", lang),
-            (LegendItem(_txt("central_item", lang, n=len(ch)), CENTRAL_COLOR, kind="point"),),
+            t("map.party.central_title", lang),
+            (
+                LegendItem(
+                    t("map.party.central_item", lang, n=len(ch)), CENTRAL_COLOR, kind="point"
+                ),
+            ),
             _note(None, lang, synthetic),
         ),
         kind="point",

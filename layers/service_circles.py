@@ -34,24 +34,6 @@ _SHARE_LABELS = ("< 50%", "50–70%", "70–85%", "85–95%", "≥ 95%")
 _CIRCLE = "#3182bd"
 _UNCOVERED = "#d7191c"
 
-_TEXT = {
-    "circles": ("{ftype}：步行 {reach} 可达范围", "{ftype}: reachable on foot within {reach}"),
-    "coverage": ("{ftype}覆盖率（按服务人口）", "{ftype} coverage (people served)"),
-    "uncovered": ("{ftype}服务盲区楼栋", "Buildings beyond reach of a {ftype}"),
-    "reach_m": ("{m:.0f} 米", "{m:.0f} m"),
-    "reach_min": ("{min:g} 分钟（{m:.0f} 米）", "{min:g} min ({m:.0f} m)"),
-    "along": ("沿步行路网计算", "measured along the walking network"),
-    "covered": ("已覆盖 {a:,} / {b:,} 人（{p}）", "{a:,} of {b:,} people covered ({p})"),
-    "none_within": ("范围内无设施", "none within reach"),
-    "nearest": ("最近设施 {d:.0f} 米", "nearest {d:.0f} m"),
-    "served": ("服务人口 {n:,}", "{n:,} people served"),
-    "synthetic": ("演示数据为合成数据", "demo data are synthetic"),
-}
-
-
-def _txt(key: str, lang: str, **kw: object) -> str:
-    return _TEXT[key][0 if lang == "zh" else 1].format(**kw)
-
 
 def build(
     *,
@@ -90,11 +72,11 @@ def build(
     """
     type_label = label("facility", ftype, lang)
     reach = (
-        _txt("reach_min", lang, min=minutes, m=meters)
+        t("map.circles.reach_min", lang, min=minutes, m=meters)
         if minutes is not None
-        else _txt("reach_m", lang, m=meters)
+        else t("map.circles.reach_m", lang, m=meters)
     )
-    note = _txt("along", lang) + ("; " + _txt("synthetic", lang) if synthetic else "")
+    note = t("map.circles.along", lang) + ("; " + t("map.synthetic", lang) if synthetic else "")
 
     circ = circles.copy()
     circ["_style"] = [
@@ -104,10 +86,10 @@ def build(
     circ["_tooltip"] = [f"{n} · {reach}" for n in names.astype("str")]
     circles_spec = LayerSpec(
         "service_circles",
-        _txt("circles", lang, ftype=type_label, reach=reach),
+        t("map.circles.circles", lang, ftype=type_label, reach=reach),
         circ,
         Legend(
-            _txt("circles", lang, ftype=type_label, reach=reach),
+            t("map.circles.circles", lang, ftype=type_label, reach=reach),
             (LegendItem(type_label, _CIRCLE),),
             note,
         ),
@@ -126,8 +108,8 @@ def build(
     ]
     u["_tooltip"] = [
         f"{n}（{c}）: "
-        + _txt(
-            "covered",
+        + t(
+            "map.circles.covered",
             lang,
             a=int(a),
             b=int(b),
@@ -144,10 +126,10 @@ def build(
     ]
     coverage_spec = LayerSpec(
         "coverage",
-        _txt("coverage", lang, ftype=type_label),
+        t("map.circles.coverage", lang, ftype=type_label),
         u,
         Legend(
-            _txt("coverage", lang, ftype=type_label) + f" · {reach}",
+            t("map.circles.coverage", lang, ftype=type_label) + f" · {reach}",
             tuple(
                 LegendItem(lbl, col)
                 for lbl, col in zip(_SHARE_LABELS, PALETTES["RdYlGn"], strict=True)
@@ -163,9 +145,13 @@ def build(
     ] * len(unc)
     unc["_tooltip"] = [
         f"{code} · "
-        + _txt("served", lang, n=int(n))
+        + t("map.circles.served", lang, n=int(n))
         + " · "
-        + (_txt("none_within", lang) if not np.isfinite(d) else _txt("nearest", lang, d=d))
+        + (
+            t("map.circles.none_within", lang)
+            if not np.isfinite(d)
+            else t("map.circles.nearest", lang, d=d)
+        )
         for code, n, d in zip(
             unc["code"].astype("str"),
             pd.to_numeric(unc["served"]).fillna(0),
@@ -175,10 +161,10 @@ def build(
     ]
     uncovered_spec = LayerSpec(
         "uncovered",
-        _txt("uncovered", lang, ftype=type_label),
+        t("map.circles.uncovered", lang, ftype=type_label),
         unc,
         Legend(
-            _txt("uncovered", lang, ftype=type_label),
+            t("map.circles.uncovered", lang, ftype=type_label),
             (LegendItem(t("level.building", lang), _UNCOVERED),),
             note,
         ),

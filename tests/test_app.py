@@ -11,8 +11,8 @@ import pytest
 import shapely
 
 from gridmap.app import views as v
-from gridmap.app.data import Source, close_sources
-from gridmap.stats import store_unit_stats
+from gridmap.services.source import Source, close_sources
+from gridmap.services.stats import store_unit_stats
 from gridmap.store import open_store
 
 pytestmark = pytest.mark.slow
@@ -152,10 +152,10 @@ def test_basemap_and_overlays(src, path):
     kinds = {f["geometry"]["type"] for f in base["features"]}
     assert kinds <= {"LineString", "MultiLineString"}
     assert all("_style" in f["properties"] for f in base["features"])
-    party = v.party_layers(src, path[1], "zh")
+    party = v.overlays(src, path[1], "party", lang="zh")["overlays"]
     assert party[0]["id"] == "party_grid_branches"
-    heat = v.heatmap_layer(src, path[1], window=[0, 5], categories=["dispute"], lang="en")
-    assert heat["legend"]["items"]
+    heat = v.overlays(src, path[1], "heatmap", window=[0, 5], categories=["dispute"], lang="en")
+    assert heat["note"] is None and heat["overlays"][0]["legend"]["items"]
 
 
 def test_search_round_trip():
@@ -220,8 +220,8 @@ def test_amap_shifts_what_is_sent_and_nothing_else(demo_path, path):
     base_a, base_b = _coords(v.basemap(plain)), _coords(v.basemap(shifted))
     ex, ey = wgs84_to_gcj02(base_a[:, 0], base_a[:, 1])
     assert np.abs(base_b[:, 0] - ex).max() < 2e-5
-    overlays = v.party_layers(shifted, path[1], "zh")
-    plain_overlays = v.party_layers(plain, path[1], "zh")
+    overlays = v.overlays(shifted, path[1], "party", lang="zh")["overlays"]
+    plain_overlays = v.overlays(plain, path[1], "party", lang="zh")["overlays"]
     assert np.abs(_coords(overlays[0]["data"]) - _coords(plain_overlays[0]["data"])).max() > 1e-3
     # The frames the figures are computed from stay in WGS 84.
     assert shifted.units("grid").geometry.geom_equals_exact(plain.units("grid").geometry, 0).all()
@@ -266,9 +266,8 @@ def test_store_without_roads_or_incidents_says_so(bare_demo_path):
     assert rows["residents"]["value"] > 0
     assert v.incident_months(src) == []
     assert v.trend(src, src.district_code(), "en")["message"]
-    assert (
-        v.heatmap_layer(src, src.district_code(), window=None, categories=None, lang="en") is None
-    )
+    heat = v.overlays(src, src.district_code(), "heatmap", lang="en")
+    assert heat["overlays"] == [] and heat["note"] == "The store holds no incidents."
     url = _basemap_url(client.application, str(bare_demo_path))
     assert client.get(url).status_code == 200
 
@@ -309,7 +308,7 @@ def test_the_dashboard_on_postgis_shows_the_same(postgis_url, demo_path, src, pa
 def _basemap_url(app, address: str) -> str:
     """The basemap URL the page names (``app``: the Dash app or its Flask server)."""
     from gridmap.app import basemap_url
-    from gridmap.app.data import get_source
+    from gridmap.services.source import get_source
 
     server = getattr(app, "server", app)
     return basemap_url(get_source(address), server.config["GRIDMAP_PATH_PREFIX"])
@@ -328,8 +327,8 @@ def test_the_dashboard_reads_the_store_again_when_it_changes(demo_path, tmp_path
     """A case closed by a supervisor (another process) shows on the open dashboard."""
     import shutil
 
-    from gridmap.app import data
     from gridmap.cli import main
+    from gridmap.services import source as data
 
     copy = tmp_path / "live.gpkg"
     shutil.copy(demo_path, copy)

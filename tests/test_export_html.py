@@ -16,7 +16,7 @@ import pytest
 from conftest import CHROMIUM_ARGS, IN_CI
 
 from gridmap.cli import main
-from layers import folium_map, grids, party
+from layers import folium_map, grids, party, unit_map
 
 from fixtures import G_NORTH, valid_layers
 
@@ -42,7 +42,7 @@ def small_specs(lang: str = "zh") -> list:
     g = layers["grids"].copy()
     g.loc[g["code"] == G_NORTH, "name"] = "<b>西街</b>一网格"  # must not become markup
     return [
-        folium_map.boundary_spec(layers["districts"], lang=lang, synthetic=True),
+        unit_map.outline_spec(layers["districts"], lang=lang, synthetic=True),
         grids.build(g, measure="households", lang=lang, synthetic=True),
         *party.build(g, layers["buildings"], layers["party_orgs"], lang=lang, synthetic=True),
     ]
@@ -162,7 +162,7 @@ def test_export_district_html(tmp_path, demo_path, chromium):
         "网格党支部覆盖",
         "已建楼栋党小组的住宅楼栋",
         "党员中心户",
-        "社区卫生服务站：步行 300 米 可达范围",
+        "社区卫生服务站：步行 5 分钟（300 米） 可达范围",
         "事件密度（件/平方公里）",
     ):
         assert f'<div class="gm-title">{title}' in page, title

@@ -13,7 +13,8 @@ import pytest
 
 from gridmap.codes import WIDTHS
 from gridmap.party import _coverage
-from gridmap.stats import store_unit_stats, unit_stats
+from gridmap.services.stats import store_unit_stats
+from gridmap.stats import unit_stats
 from gridmap.store import open_store
 
 pytestmark = pytest.mark.slow

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import dash
 
-    from gridmap.app.data import Source
     from gridmap.app.tiles import Basemap
+    from gridmap.services.source import Source
 
 __all__ = ["basemap_url", "create_app", "run", "units_url"]
 
@@ -101,7 +101,7 @@ def _serve_geometry(app: dash.Dash, address: str, offset: str | None) -> None:
     import flask
 
     from gridmap.app import views
-    from gridmap.app.data import UnitNotFoundError, get_source
+    from gridmap.services.source import UnitNotFoundError, get_source
 
     prefix = app.config.routes_pathname_prefix
 
@@ -172,7 +172,7 @@ def run(
     The store is opened (and its level layers read) before the server starts,
     so a wrong address fails at once instead of on the first page view.
     """
-    from gridmap.app.data import get_source
+    from gridmap.services.source import get_source
 
     source = get_source(str(store_address), basemap.offset if basemap else None)
     # Read the layers and walk the network now: the first page paints fast.

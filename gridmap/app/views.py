@@ -1,6 +1,6 @@
 """What the dashboard shows, as plain data: the pure helpers behind the page callbacks.
 
-Each function takes a :class:`~gridmap.app.data.Source` and returns JSON-ready
+Each function takes a :class:`~gridmap.services.source.Source` and returns JSON-ready
 dicts and lists (GeoJSON FeatureCollections, style tables, rows of figures),
 never Dash components: the callbacks wrap them in components, and the tests
 call these functions directly.
@@ -18,15 +18,15 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridmap.app.data import Source, UnitNotFoundError, child_level
-from gridmap.codes import level_of
+from gridmap.codes import below, drawn_parent, level_of
 from gridmap.i18n import label, t
 from gridmap.offsets import shift_geometries, wgs84_to_gcj02
+from gridmap.services.source import Source, UnitNotFoundError
 from layers.base import LayerSpec, round_coordinates
+from layers.unit_map import MEASURES, MapOptions, build_layers
 
 __all__ = [
     "MEASURES",
@@ -36,23 +36,19 @@ __all__ = [
     "breadcrumb",
     "building_info",
     "feature_collection",
-    "heatmap_layer",
     "incident_months",
     "level_view",
     "numbers",
     "outline",
+    "overlays",
     "parse_search",
-    "party_layers",
     "resolve",
     "search_for",
-    "service_layers",
     "trend",
     "unit_styles",
     "window_bounds",
+    "window_months",
 ]
-
-#: The measures the unit layer can be coloured by (columns of the level frames).
-MEASURES: tuple[str, ...] = ("households", "population", "density", "buildings", "elderly")
 
 #: The rows of the numbers panel: ``(group, key)`` paths into
 #: :func:`gridmap.stats.store_unit_stats` (group ``""`` = top level).
@@ -73,10 +69,7 @@ NUMBER_KEYS: tuple[tuple[str, str], ...] = (
     ("incidents", "on_time_closure_rate"),
     ("incidents", "grid_level_share"),
 )
-#: Outline of the selected building (at building level).
-_SELECTED = {"color": "#08306b", "weight": 3, "fillOpacity": 0.9}
 _BOUNDARY = {"color": "#525252", "weight": 2.5, "fill": False, "dashArray": "6 4"}
-_OUTLINE = {"color": "#08306b", "weight": 3, "opacity": 0.8, "fill": False}
 _ROAD = {"primary": 2.5, "secondary": 1.5, "motorway": 3.5, "trunk": 3}
 
 
@@ -151,36 +144,11 @@ def feature_collection(
     return collection
 
 
-def _shown_units(src: Source, code: str) -> tuple[gpd.GeoDataFrame, str]:
-    """The units drawn for ``code`` and their level.
-
-    Below a building there is nothing: a building is shown among its grid's
-    buildings, itself highlighted.
-    """
-    level = level_of(code)
-    if level == "building":
-        return src.children(code[:14]), "building"
-    return src.children(code), child_level(level) or "building"
-
-
-def _grid_layer(
-    src: Source, units: gpd.GeoDataFrame, level: str, measure: str, lang: str
-) -> LayerSpec:
-    """The choropleth of ``units``, with class breaks of the whole level computed once."""
-    from layers import grids
-
-    # Breaks over every unit of the level, so a colour means the same in
-    # every subdistrict the user drills into.
-    breaks = src.cached(
-        f"breaks:{level}:{measure}", lambda: grids.breaks_of(src.units(level), measure)
-    )
-    return grids.build(
-        units, measure=measure, level=level, lang=lang, synthetic=src.synthetic, breaks=breaks
-    )
-
-
 def unit_styles(src: Source, code: str, *, measure: str, lang: str) -> dict[str, Any]:
     """The hideout of the unit layer: styles by code, the selected code, and the legend.
+
+    The styles are those of :func:`layers.unit_map.build_layers` (the export
+    draws the same), keyed by code so the geometry is sent once.
 
     Parameters
     ----------
@@ -189,7 +157,7 @@ def unit_styles(src: Source, code: str, *, measure: str, lang: str) -> dict[str,
     code
         The unit shown (its children are drawn).
     measure
-        One of :data:`MEASURES`.
+        One of :data:`layers.unit_map.MEASURES`.
     lang
         ``zh`` or ``en``.
 
@@ -199,12 +167,10 @@ def unit_styles(src: Source, code: str, *, measure: str, lang: str) -> dict[str,
         ``styles`` (``{code: Leaflet path options}``), ``selected`` (a building
         code at building level, else ``None``) and ``legend`` (a legend dict).
     """
-    units, level = _shown_units(src, code)
-    spec = _grid_layer(src, units, level, measure, lang)
+    options = MapOptions(measure=measure, lang=lang)
+    (spec,) = build_layers(src, code, options, groups=("units",)).groups["units"].specs
     styles = dict(zip(spec.features["code"], spec.features["_style"], strict=True))
     selected = code if level_of(code) == "building" else None
-    if selected in styles:
-        styles[selected] = {**styles[selected], **_SELECTED}
     return {"styles": styles, "selected": selected, "legend": spec.legend.to_dict()}
 
 
@@ -219,14 +185,14 @@ def level_view(src: Source, code: str, *, measure: str, lang: str) -> dict[str, 
         grid at building level), ``data`` (:func:`units_geojson`), ``hideout``
         (see :func:`unit_styles`) and ``bounds`` (``[[south, west], [north, east]]``).
     """
-    parent = _drawn_parent(code)
+    parent = drawn_parent(code)
     west, south, east, north = src.unit(parent).geometry.bounds
     if src.offset == "gcj02":
         (west, east), (south, north) = wgs84_to_gcj02([west, east], [south, north])
     return {
         "code": code,
         "level": level_of(code),
-        "child_level": child_level(level_of(code)),
+        "child_level": below(level_of(code)),
         "parent": parent,
         "data": units_geojson(src, code),
         "hideout": unit_styles(src, code, measure=measure, lang=lang),
@@ -234,11 +200,6 @@ def level_view(src: Source, code: str, *, measure: str, lang: str) -> dict[str, 
         # children may not reach its edges (a village grid's scattered buildings).
         "bounds": [[south, west], [north, east]],
     }
-
-
-def _drawn_parent(code: str) -> str:
-    """The unit whose children are drawn for ``code`` (a building is drawn among its grid's)."""
-    return code[:14] if level_of(code) == "building" else code
 
 
 def units_geojson(src: Source, code: str) -> dict[str, Any]:
@@ -251,10 +212,10 @@ def units_geojson(src: Source, code: str) -> dict[str, Any]:
     the browser caches (:func:`gridmap.app.units_url`), so switching the
     language or going back up re-sends no geometry.
     """
-    parent = _drawn_parent(code)
+    parent = drawn_parent(code)
 
     def make() -> dict[str, Any]:
-        units, level = _shown_units(src, parent)
+        units, level = src.children(parent), below(level_of(parent))
         geoms = _for_display(src, units.geometry.to_numpy())
         names = units["name"].astype("str").to_numpy()
         features = [
@@ -270,24 +231,14 @@ def units_geojson(src: Source, code: str) -> dict[str, Any]:
     return src.cached(f"units:{parent}", make)
 
 
-def outline(src: Source, code: str) -> dict[str, Any]:
+def outline(src: Source, code: str, lang: str = "zh") -> dict[str, Any]:
     """The outline of the unit on screen (its grid's at building level), as a line.
 
     Without it a grid of scattered buildings shows no edge: the outline says
-    where the unit ends.
+    where the unit ends. It is :attr:`layers.unit_map.UnitLayers.outline`.
     """
-    shown = code[:14] if level_of(code) == "building" else code
-    geom = _for_display(src, np.array([src.unit(shown).geometry.boundary], dtype=object))[0]
-    return {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "geometry": geom.__geo_interface__,
-                "properties": {"_style": _OUTLINE},
-            }
-        ],
-    }
+    layers = build_layers(src, code, MapOptions(lang=lang), groups=())
+    return feature_collection(layers.outline, offset=src.offset)
 
 
 def breadcrumb(src: Source, code: str, lang: str) -> list[dict[str, str]]:
@@ -388,6 +339,14 @@ def window_bounds(
     start = pd.Timestamp(f"{months[first]}-01", tz=_TZ)
     end = pd.Timestamp(f"{months[last]}-01", tz=_TZ) + pd.offsets.MonthBegin(1)
     return start, end, months[first : last + 1]
+
+
+def window_months(src: Source, window: Sequence[int] | None) -> tuple[str, str] | None:
+    """The ``(first, last)`` months of a window of :func:`incident_months` (``None``: all)."""
+    _, _, months = window_bounds(src, window)
+    if not window or not months:
+        return None
+    return months[0], months[-1]
 
 
 def trend(
@@ -515,91 +474,54 @@ def basemap(src: Source) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
-def _within(frame: gpd.GeoDataFrame, code: str, column: str = "code") -> gpd.GeoDataFrame:
-    """Rows whose code column starts with ``code`` (the unit and everything under it)."""
-    if frame.empty:
-        return frame
-    return frame[frame[column].astype("str").str.startswith(code[:14]).to_numpy(bool)]
-
-
-def party_layers(src: Source, code: str, lang: str) -> list[dict[str, Any]]:
-    """The party layers of the unit (:func:`layers.party.build`): data and legend each."""
-    from layers import party
-
-    grids = _within(src.units("grid"), code)
-    buildings = _within(src.buildings, code)
-    orgs = _within(src.party_orgs, code, "unit_code")
-    specs = party.build(grids, buildings, orgs, lang=lang, synthetic=src.synthetic)
-    return [_overlay(spec, src.offset) for spec in specs]
-
-
-def heatmap_layer(
+def overlays(
     src: Source,
     code: str,
+    group: str,
     *,
-    window: Sequence[int] | None,
-    categories: Iterable[str] | None,
     lang: str,
-) -> dict[str, Any] | None:
-    """The incident density of the unit (:func:`layers.incidents.heatmap`), or ``None``.
+    facility_type: str = "clinic",
+    minutes: float = 5.0,
+    window: Sequence[int] | None = None,
+    categories: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """One overlay group of :func:`layers.unit_map.build_layers`, ready for the map.
 
     Parameters
     ----------
+    group
+        ``party``, ``circles`` or ``heatmap``.
+    facility_type, minutes
+        Of the service circles.
     window
-        ``[first, last]`` indexes into :func:`incident_months` (inclusive);
-        ``None``: every month.
+        ``[first, last]`` indexes into :func:`incident_months` (inclusive), as
+        the month slider gives them; ``None``: every month.
     categories
-        Categories to keep; ``None`` or empty: all.
+        Incident categories to keep; ``None`` or empty: all.
+
+    Returns
+    -------
+    dict
+        ``overlays``: a list of ``{id, kind, data, legend}`` (styles in the
+        features' properties); ``note``: why the group is empty, or ``None``.
     """
-    from gridmap.density import density_surface
-    from layers import incidents as incident_layers
-
-    inc = src.unit_incidents(code)
-    if inc.empty:
-        return None
-    start, end, _ = window_bounds(src, window)
-    # The radius follows the unit's size: a district needs a coarser kernel than a grid.
-    radius = {"district": 400.0, "subdistrict": 250.0, "community": 120.0}.get(level_of(code), 60.0)
-    cats = list(categories) if categories else None
-    surface = density_surface(inc, radius_m=radius, categories=cats, start=start, end=end)
-    return _overlay(
-        incident_layers.heatmap(surface, lang=lang, synthetic=src.synthetic), src.offset
+    options = MapOptions(
+        facility_type=facility_type,
+        minutes=float(minutes),
+        months=window_months(src, window),
+        categories=tuple(categories or ()),
+        lang=lang,
     )
+    key = f"overlay:{code}:{group}:{options}"
 
+    def make() -> dict[str, Any]:
+        layer_group = build_layers(src, code, options, groups=(group,)).groups[group]
+        return {
+            "overlays": [_overlay(spec, src.offset) for spec in layer_group.specs],
+            "note": layer_group.note,
+        }
 
-def service_layers(
-    src: Source, code: str, *, ftype: str, minutes: float, lang: str
-) -> list[dict[str, Any]]:
-    """Service circles of one facility type (:func:`layers.service_circles.from_model`)."""
-    from gridmap.coverage import CoverageModel
-    from layers import service_circles
-
-    level = level_of(code)
-    if level == "building":
-        code, level = code[:14], "grid"
-    below = child_level(level) if level != "grid" else "grid"
-    model = src.cached(
-        f"coverage:{ftype}:{minutes}",
-        lambda: CoverageModel(
-            src.network(), src.buildings, ftype, meters=minutes * 60.0, facilities=src.facilities
-        ),
-    )
-    units = _within(src.units(below), code)
-    specs = service_circles.from_model(
-        model, src.buildings, units, below, minutes=minutes, lang=lang, synthetic=src.synthetic
-    )
-    # The coverage choropleth goes under the circles and the uncovered buildings.
-    specs = sorted(specs, key=lambda spec: spec.id != "coverage")
-    # The model covers the whole district; send only what lies in the unit.
-    box = src.unit(code).geometry
-    for spec in specs:
-        frame = spec.features
-        if "code" in frame and spec.id != "coverage":
-            keep = frame["code"].astype("str").str.startswith(code).to_numpy(bool)
-        else:
-            keep = frame.intersects(box).to_numpy(bool)
-        spec.features = frame[keep]
-    return [_overlay(spec, src.offset) for spec in specs]
+    return src.cached(key, make)
 
 
 def _for_display(src: Source, geoms: np.ndarray, precision: int = 6) -> np.ndarray:

@@ -427,8 +427,8 @@ def test_amap_basemap_shifts_the_layers(page_of, demo_path, tmp_path):
     import numpy as np
     import shapely
 
-    from gridmap.app.data import Source
     from gridmap.offsets import wgs84_to_gcj02
+    from gridmap.services.source import Source
 
     with _serving(demo_path, tmp_path, "--basemap", "amap") as url:
         page = page_of()

@@ -18,12 +18,13 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from gridmap.app import basemap_url, ids, units_url
 from gridmap.app import views as v
-from gridmap.app.data import Source, get_source
+from gridmap.app.errors import in_panel
 from gridmap.app.tiles import Basemap
-from gridmap.codes import level_of
+from gridmap.codes import ancestor, is_under, level_of, width_of
 from gridmap.coverage import MUST_HAVE
 from gridmap.i18n import LANGS, label, t
 from gridmap.schema import INCIDENT_CATEGORIES
+from gridmap.services.source import Source, get_source
 
 dash.register_page(__name__, path="/", name="gridmap")
 
@@ -36,9 +37,6 @@ _OVERLAYS = ("units", "party", "circles", "heatmap")
 
 #: Pattern id of the overlay layers: clicks on their features drill like the units'.
 _OVERLAY = "gm-overlay"
-#: Code width of each level (a click on any feature with a code opens the child
-#: unit holding it).
-_WIDTH = {"subdistrict": 9, "community": 12, "grid": 14, "building": 17}
 
 
 def _basemap() -> Basemap:
@@ -123,7 +121,9 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
                 style=_STYLE,
                 zoomToBounds=False,
             ),
-            dl.GeoJSON(id=ids.OUTLINE, data=v.outline(src, code), style=_STYLE, interactive=False),
+            dl.GeoJSON(
+                id=ids.OUTLINE, data=v.outline(src, code, lang), style=_STYLE, interactive=False
+            ),
             dl.LayerGroup(id=ids.HEATMAP),
             dl.LayerGroup(id=ids.CIRCLES),
             dl.LayerGroup(id=ids.PARTY),
@@ -431,6 +431,7 @@ def _overlay_legends(overlays: list[dict]) -> list[Any]:
     State(ids.VIEW, "data"),
     prevent_initial_call=True,
 )
+@in_panel(lambda box: no_update)
 def drill(feature: dict | None, _overlays: list, state: dict) -> str:
     """A click on a unit opens it: its code goes into the URL.
 
@@ -442,9 +443,10 @@ def drill(feature: dict | None, _overlays: list, state: dict) -> str:
     props = (feature or {}).get("properties") or {}
     below = (state or {}).get("child_level")
     code = str(props.get("code") or props.get("unit_code") or "")
-    if not below or len(code) < _WIDTH[below] or not code.startswith(state["code"]):
+    # A click on any feature with a code opens the child unit holding it.
+    if not below or len(code) < width_of(below) or not is_under(code, state["code"]):
         return no_update
-    child = code[: _WIDTH[below]]
+    child = ancestor(code, below)
     if level_of(child) != below:
         return no_update
     return v.search_for(child, state["lang"])
@@ -458,6 +460,7 @@ def drill(feature: dict | None, _overlays: list, state: dict) -> str:
     Input(ids.DATA_VERSION, "data"),
     State(ids.VIEW, "data"),
 )
+@in_panel(lambda box: (no_update, [box]))
 def restyle(measure: str, toggles: list[str], _version: str, state: dict) -> tuple[dict, list]:
     """New colours for the units: the hideout changes, the geometry stays."""
     if "units" not in (toggles or []):
@@ -472,6 +475,7 @@ def restyle(measure: str, toggles: list[str], _version: str, state: dict) -> tup
     State(ids.DATA_VERSION, "data"),
     prevent_initial_call=True,
 )
+@in_panel(lambda box: no_update)
 def check_data(_ticks: int, shown: str) -> str:
     """On each tick: the store's version, if it is not the one on screen.
 
@@ -491,6 +495,7 @@ def check_data(_ticks: int, shown: str) -> str:
     State(ids.VIEW, "data"),
     prevent_initial_call=True,
 )
+@in_panel(lambda box: [box])
 def show_building(_version: str, state: dict) -> list:
     """The building panel again, when the data changed (its open incidents)."""
     return _building_children(_source(), state["code"], state["lang"])
@@ -501,6 +506,7 @@ def show_building(_version: str, state: dict) -> list:
     Input(ids.VIEW, "data"),
     Input(ids.DATA_VERSION, "data"),
 )
+@in_panel(lambda box: [box])
 def show_numbers(state: dict, _version: str) -> list:
     """The numbers panel: the unit's `gridmap stats` figures."""
     rows = v.numbers(_source(), state["code"], state["lang"])
@@ -518,14 +524,11 @@ def show_numbers(state: dict, _version: str) -> list:
     Input(ids.DATA_VERSION, "data"),
     State(ids.VIEW, "data"),
 )
+@in_panel(lambda box: [box])
 def show_trend(window: list[int], categories: list[str], _version: str, state: dict) -> list:
     """The unit's incidents per month over the chosen window and categories."""
     trend = v.trend(_source(), state["code"], state["lang"], window=window, categories=categories)
     return _bars(trend, state["lang"])
-
-
-def _failed(error: Exception, lang: str) -> list[Any]:
-    return [html.P(t("app.layer_failed", lang).format(error=error), className="gm-error")]
 
 
 @callback(
@@ -535,12 +538,12 @@ def _failed(error: Exception, lang: str) -> list[Any]:
     Input(ids.DATA_VERSION, "data"),
     State(ids.VIEW, "data"),
 )
+@in_panel(lambda box: ([], [box]))
 def show_party(toggles: list[str], _version: str, state: dict) -> tuple[list, list]:
     """The party layers of the unit, when toggled on."""
     if "party" not in (toggles or []):
         return [], []
-    overlays = v.party_layers(_source(), state["code"], state["lang"])
-    return [_geojson(o) for o in overlays], _overlay_legends(overlays)
+    return _show(v.overlays(_source(), state["code"], "party", lang=state["lang"]))
 
 
 @callback(
@@ -552,19 +555,22 @@ def show_party(toggles: list[str], _version: str, state: dict) -> tuple[list, li
     Input(ids.DATA_VERSION, "data"),
     State(ids.VIEW, "data"),
 )
+@in_panel(lambda box: ([], [box]))
 def show_circles(
     toggles: list[str], ftype: str, minutes: int, _version: str, state: dict
 ) -> tuple[list, list]:
     """Service circles of one facility type, when toggled on."""
     if "circles" not in (toggles or []):
         return [], []
-    src = _source()
-    if src.roads.empty:
-        return [], [html.P(t("app.no_roads", state["lang"]))]
-    overlays = v.service_layers(
-        src, state["code"], ftype=ftype, minutes=float(minutes), lang=state["lang"]
+    group = v.overlays(
+        _source(),
+        state["code"],
+        "circles",
+        lang=state["lang"],
+        facility_type=ftype,
+        minutes=float(minutes),
     )
-    return [_geojson(o) for o in overlays], _overlay_legends(overlays)
+    return _show(group)
 
 
 @callback(
@@ -576,16 +582,27 @@ def show_circles(
     Input(ids.DATA_VERSION, "data"),
     State(ids.VIEW, "data"),
 )
+@in_panel(lambda box: ([], [box]))
 def show_heatmap(
     toggles: list[str], window: list[int], categories: list[str], _version: str, state: dict
 ) -> tuple[list, list]:
     """The incident heatmap of the unit, when toggled on."""
     if "heatmap" not in (toggles or []):
         return [], []
-    overlay = v.heatmap_layer(
-        _source(), state["code"], window=window, categories=categories, lang=state["lang"]
+    group = v.overlays(
+        _source(),
+        state["code"],
+        "heatmap",
+        lang=state["lang"],
+        window=window,
+        categories=categories,
     )
-    if overlay is None:
-        key = "app.no_incidents" if _source().incidents.empty else "app.no_incidents_here"
-        return [], [html.P(t(key, state["lang"]))]
-    return [_geojson(overlay)], _overlay_legends([overlay])
+    return _show(group)
+
+
+def _show(group: dict) -> tuple[list, list]:
+    """An overlay group's layers and legends (or the note saying why it has none)."""
+    if group["note"]:
+        return [], [html.P(group["note"])]
+    overlays = group["overlays"]
+    return [_geojson(o) for o in overlays], _overlay_legends(overlays)

@@ -1,11 +1,14 @@
-"""Data access for the dashboard: one :class:`Source` per store, read once, cached.
+"""A store read once and cached: what the dashboard, the map export and the layers read.
 
 The dashboard asks the same questions again and again (the subdistricts of the
 district, the figures of the unit on screen …). A :class:`Source` reads each
-level layer once and answers from memory; only what is costly and per unit
-(:func:`gridmap.stats.store_unit_stats`) is cached per code. Everything here
-is plain Python and pandas, so the page callbacks stay thin and the tests call
-the same functions the callbacks call.
+level layer once and answers from memory; the units' totals come from the
+store (:meth:`gridmap.store.base.Store.unit_totals`, one SQL query per level,
+the same on both backends), and what is costly and per unit
+(:func:`gridmap.services.stats.store_unit_stats`) is cached per code.
+
+:func:`get_source` keeps one :class:`Source` per store and process and swaps in
+a fresh one once the store has changed (:meth:`Source.changed`).
 """
 
 from __future__ import annotations
@@ -17,22 +20,21 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
-from gridmap.codes import level_of
+from gridmap.codes import ancestor, below, level_of, serial_of, under
 from gridmap.errors import CodeError, GridmapError
 from gridmap.schema import LEVEL_LAYERS, LEVELS
 
 if TYPE_CHECKING:
     from gridmap.store.base import Store
 
-__all__ = ["Source", "get_source", "close_sources", "child_level", "UnitNotFoundError"]
+__all__ = ["Source", "get_source", "close_sources", "UnitNotFoundError"]
 
 #: The unit columns every level frame carries (besides its geometry).
 _UNIT_COLUMNS = ("code", "name")
-#: Counts summed from the buildings onto every unit above them.
-_COUNTS = ("households", "population", "elderly", "children")
+#: The store's totals (:meth:`Store.unit_totals`) every level frame carries.
+_TOTALS = ("households", "population", "elderly", "children", "buildings")
 #: Road kinds drawn on the offline basemap: the main roads only, so the
 #: basemap stays light (a few hundred lines) and readable on a wall display.
 MAIN_ROADS = ("motorway", "trunk", "primary", "secondary")
@@ -48,12 +50,6 @@ _SOURCES_LOCK = threading.Lock()
 
 class UnitNotFoundError(GridmapError):
     """A unit code that is malformed or not in the store."""
-
-
-def child_level(level: str) -> str | None:
-    """The level below ``level`` (``None`` below a building)."""
-    i = LEVELS.index(level)
-    return LEVELS[i + 1] if i + 1 < len(LEVELS) else None
 
 
 def get_source(address: str, offset: str | None = None) -> Source:
@@ -162,31 +158,21 @@ class Source:
 
     @cached_property
     def _units(self) -> dict[str, gpd.GeoDataFrame]:
-        """Each level's units with their counts summed from the buildings, by code."""
+        """Each level's units with the store's totals (households, residents …), by code."""
         out: dict[str, gpd.GeoDataFrame] = {}
-        b = self.buildings
         for level in LEVELS:
-            name = LEVEL_LAYERS[level]
             if level == "building":
-                frame = b.copy()
+                frame = self.buildings.copy()
                 # Buildings have no name: their serial (the last 3 digits) reads as one.
-                frame["name"] = frame["code"].astype("str").str[-3:]
+                frame["name"] = [serial_of(c) for c in frame["code"].astype("str")]
                 frame["buildings"] = 1
             else:
-                frame = self.store.read(name)
+                frame = self.store.read(LEVEL_LAYERS[level])
                 frame = frame[[*_UNIT_COLUMNS, "geometry"]].copy()
-                width = len(frame["code"].iloc[0]) if len(frame) else 0
-                if len(b) and width:
-                    keys = b["code"].astype("str").str[:width]
-                    sums = b[list(_COUNTS)].apply(pd.to_numeric, errors="coerce")
-                    sums = sums.groupby(keys.to_numpy()).sum()
-                    sums["buildings"] = keys.value_counts()
-                    joined = sums.reindex(frame["code"].astype("str").to_numpy())
-                    for column in (*_COUNTS, "buildings"):
-                        frame[column] = joined[column].fillna(0).to_numpy()
-                else:
-                    for column in (*_COUNTS, "buildings"):
-                        frame[column] = np.nan
+                totals = self.store.unit_totals(level)
+                joined = totals.reindex(frame["code"].astype("str").to_numpy())
+                for column in _TOTALS:
+                    frame[column] = joined[column].to_numpy(dtype=float)
             frame["code"] = frame["code"].astype("str")
             out[level] = frame.reset_index(drop=True)
         return out
@@ -230,18 +216,17 @@ class Source:
 
     def children(self, code: str) -> gpd.GeoDataFrame:
         """The units one level below ``code`` (empty below a building)."""
-        below = child_level(level_of(code))
-        if below is None:
+        level = below(level_of(code))
+        if level is None:
             return self.units("building").iloc[0:0]
-        frame = self.units(below)
-        return frame[frame["code"].str.startswith(code)].reset_index(drop=True)
+        frame = self.units(level)
+        return frame[under(frame["code"], code)].reset_index(drop=True)
 
     def path(self, code: str) -> list[tuple[str, str, str]]:
         """``(code, name, level)`` of the unit and every unit above it, district first."""
         out = []
         for level in LEVELS[: LEVELS.index(level_of(code)) + 1]:
-            width = {"district": 6, "subdistrict": 9, "community": 12, "grid": 14}.get(level)
-            part = code if width is None else code[:width]
+            part = ancestor(code, level)
             try:
                 row = self.unit(part)
             except UnitNotFoundError:
@@ -252,8 +237,8 @@ class Source:
     # -- figures ------------------------------------------------------------
 
     def stats(self, code: str) -> dict[str, Any]:
-        """:func:`gridmap.stats.store_unit_stats` of ``code``, computed once per code."""
-        from gridmap.stats import store_unit_stats
+        """:func:`gridmap.services.stats.store_unit_stats` of ``code``, computed once per code."""
+        from gridmap.services.stats import store_unit_stats
 
         service = self.service_table()
         with self._lock:
@@ -285,11 +270,8 @@ class Source:
         inc = self.incidents
         if inc.empty:
             return inc
-        if level_of(code) == "building":
-            column = inc["building_code"].astype("str")
-            return inc[column.eq(code).fillna(False).to_numpy(bool)]
-        column = inc["grid_code"].astype("str")
-        return inc[column.str.startswith(code).fillna(False).to_numpy(bool)]
+        column = "building_code" if level_of(code) == "building" else "grid_code"
+        return inc[under(inc[column], code)]
 
     def network(self) -> Any:
         """The walking network of the roads, built once (for service circles)."""
