@@ -631,8 +631,8 @@ def import_osm(
     """
     from tqdm import tqdm
 
-    from gridmap.osm import STAGES
-    from gridmap.osm import import_osm as run_import
+    from gridmap.services.osm import STAGES
+    from gridmap.services.osm import import_osm as run_import
 
     # Only on a terminal (disable=None), and cleared when done: an error stays one line.
     with tqdm(
@@ -657,7 +657,7 @@ def import_osm(
             grid_size=grid_size,
             progress=advance,
         )
-    click.echo(report.to_text())
+    click.echo(report.to_text(_flags()))
 
 
 # -- coverage ---------------------------------------------------------------

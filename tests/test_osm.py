@@ -1,4 +1,4 @@
-"""gridmap.osm and ``gridmap import-osm`` on the bundled Helsinki extract.
+"""gridmap.osm, gridmap.services.osm and ``gridmap import-osm`` on the bundled Helsinki extract.
 
 The extract is read once per module; the pure functions are checked on it and
 on tiny hand-made cases (crossing without a shared node, trunk roads).
@@ -19,6 +19,8 @@ from gridmap import osm
 from gridmap.cli import main
 from gridmap.codes import is_valid
 from gridmap.errors import InputError
+from gridmap.osm.buildings import building_use
+from gridmap.osm.read import read_tag
 from gridmap.resources import data_file
 from gridmap.schema import FACILITY_TYPES, ROAD_KINDS
 from gridmap.store import conform, open_store
@@ -203,7 +205,7 @@ def test_building_estimates(converted):
 
 
 def test_building_use_rules():
-    use = osm._building_use
+    use = building_use
     assert use("apartments", False, False, None, 5) == "residential"
     assert use("yes", True, False, None, 4) == "mixed"
     assert use("yes", True, False, None, 2) == "commercial"
@@ -252,9 +254,9 @@ def test_tags_with_escaped_quotes():
     frame = pd.DataFrame(
         {"other_tags": ['"name"=>"the \\"old\\" mill","amenity"=>"clinic"', None, '"a"=>"b"']}
     )
-    assert osm._tag(frame, "name").tolist()[0] == 'the "old" mill'
-    assert osm._tag(frame, "amenity").tolist()[0] == "clinic"
-    assert osm._tag(frame, "amenity").isna().tolist() == [False, True, True]
+    assert read_tag(frame, "name").tolist()[0] == 'the "old" mill'
+    assert read_tag(frame, "amenity").tolist()[0] == "clinic"
+    assert read_tag(frame, "amenity").isna().tolist() == [False, True, True]
 
 
 # -- hierarchy ----------------------------------------------------------------------------
