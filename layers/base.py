@@ -114,6 +114,15 @@ class LayerSpec:
         if self.features.crs is None or self.features.crs.to_epsg() != 4326:
             raise ValueError(f"layer '{self.id}' must be in EPSG:4326")
 
+    def drawn_features(self) -> gpd.GeoDataFrame:
+        """The features a map draws: those with a geometry that is not empty.
+
+        Both renderers draw these and only these, so they carry the same features.
+        """
+        geoms = self.features.geometry
+        keep = (geoms.notna() & ~geoms.is_empty).to_numpy(bool)
+        return self.features if keep.all() else self.features[keep]
+
     def to_geojson(self, precision: int = 6) -> dict:
         """A GeoJSON FeatureCollection whose properties carry ``_style`` and ``_tooltip``.
 
@@ -127,7 +136,7 @@ class LayerSpec:
             third fewer bytes than full doubles and nothing visible lost.
         """
         keep = [*self.properties, "_style", "_tooltip"]
-        frame = self.features[[*keep, "geometry"]].copy()
+        frame = self.drawn_features()[[*keep, "geometry"]].copy()
         frame["geometry"] = round_coordinates(frame.geometry.to_numpy(), precision)
         return json.loads(frame.to_json(drop_id=True, to_wgs84=False))
 

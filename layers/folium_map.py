@@ -109,24 +109,29 @@ def leaflet_assets() -> tuple[str, str]:
 def _geojson(spec: LayerSpec) -> tuple[dict, list[dict]]:
     """The spec's features for the page, and their styles by feature id.
 
-    Only the (escaped) tooltip travels in the properties; the style is looked
-    up by feature id when folium builds its style table, so the page does not
-    carry the same style dict once per feature.
+    Only the (escaped) tooltip and the unit code (what a feature is, for
+    anyone reading the page's data) travel in the properties; the style is
+    looked up by feature id when folium builds its style table, so the page
+    does not carry the same style dict once per feature.
     """
-    frame = spec.features
+    frame = spec.drawn_features()
     geoms = frame.geometry.to_numpy()
     geoms = shapely.transform(geoms, lambda xy: np.round(xy, _DECIMALS))
+    codes = frame["code"].astype("str").to_numpy() if "code" in frame else [None] * len(frame)
     features = []
     styles = []
-    for geom, style, tip in zip(geoms, frame["_style"], frame["_tooltip"], strict=True):
-        if geom is None or shapely.is_empty(geom):
-            continue
+    for geom, style, tip, code in zip(
+        geoms, frame["_style"], frame["_tooltip"], codes, strict=True
+    ):
+        # The tooltip is set as HTML: names from users' files are escaped.
+        props = {"_tooltip": html.escape(str(tip), quote=False)}
+        if code is not None:
+            props["code"] = code
         features.append(
             {
                 "type": "Feature",
                 "id": str(len(features)),
-                # The tooltip is set as HTML: names from users' files are escaped.
-                "properties": {"_tooltip": html.escape(str(tip), quote=False)},
+                "properties": props,
                 "geometry": shapely.geometry.mapping(geom),
             }
         )

@@ -342,9 +342,13 @@ def window_bounds(
 
 
 def window_months(src: Source, window: Sequence[int] | None) -> tuple[str, str] | None:
-    """The ``(first, last)`` months of a window of :func:`incident_months` (``None``: all)."""
+    """The ``(first, last)`` months of a window of :func:`incident_months`.
+
+    ``None`` when the window is every month (the slider's default), so the
+    dashboard's default heatmap is the export's default one.
+    """
     _, _, months = window_bounds(src, window)
-    if not window or not months:
+    if not window or not months or len(months) == len(incident_months(src)):
         return None
     return months[0], months[-1]
 

@@ -108,7 +108,7 @@ def page_of(browser, server):
         page.routed = []  # requests a test answered itself (never left the machine)
 
         def check(request):
-            if not request.url.startswith(("http://127.0.0.1:", "data:")):
+            if not request.url.startswith(("http://127.0.0.1:", "data:", "file://")):
                 page.foreign.append(request.url)
 
         page.on("request", check)
@@ -489,3 +489,99 @@ def test_an_open_page_shows_new_data(page_of, demo_path, tmp_path):
             arg=str(int(shown) - 1),
             timeout=TIMEOUT_MS,
         )
+
+
+def _dashboard_legend(page, testid: str) -> dict:
+    box = page.get_by_test_id(testid)
+    return {
+        "title": box.locator(".gm-legend-title").inner_text().strip(),
+        "items": [t.strip() for t in box.locator("ul.gm-legend li").all_inner_texts()],
+        "note": box.locator(".gm-legend-note").inner_text().strip(),
+    }
+
+
+def _export_legend(page, testid: str) -> dict:
+    box = page.get_by_test_id(testid)
+    return {
+        "title": box.locator(".gm-title").inner_text().strip(),
+        "items": [t.strip() for t in box.locator(".gm-item span").all_inner_texts()],
+        "note": box.locator(".gm-note").inner_text().strip(),
+    }
+
+
+@pytest.mark.parametrize("unit", ["431002", "431002001", "43100200100101"])
+def test_the_export_shows_the_dashboards_units_legend(page_of, server, demo_path, tmp_path, unit):
+    """Both renderers mark the units' legend `legend-units`, with the same labels."""
+    from gridmap.cli import main
+
+    page = page_of()
+    page.goto(f"{server}/?unit={unit}")
+    page.locator("#gm-measure").click()
+    page.get_by_role("option", name="常住人口（人）").click()
+    _wait_legend(page, "units", "常住人口")
+    shown = _dashboard_legend(page, "legend-units")
+    assert len(shown["items"]) >= 3 and shown["note"]
+
+    out = tmp_path / "map.html"
+    args = ["export", str(demo_path), "--html", str(out), "--unit", unit]
+    assert main([*args, "--layers", "units", "--measure", "population"]) == 0
+    exported = page_of()
+    exported.goto(out.resolve().as_uri())
+    exported.wait_for_selector("[data-testid=legend-units]", timeout=TIMEOUT_MS)
+    assert _export_legend(exported, "legend-units") == shown
+
+
+@pytest.fixture
+def failing_server(demo_path, monkeypatch):
+    """The dashboard in this process, its party layer made to fail (a bug, not a user error)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from gridmap.app import create_app
+    from gridmap.services.source import close_sources
+    from layers import unit_map
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("party layer exploded: /secret/path")
+
+    monkeypatch.setattr(unit_map, "_party_group", broken)
+    app = create_app(str(demo_path), lang="zh", refresh_seconds=0)
+    httpd = make_server("127.0.0.1", _free_port(), app.server, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        close_sources()
+
+
+def test_a_failing_layer_says_so_in_its_panel(browser, failing_server, caplog):
+    """The party layer fails: one line in its panel, logged with its traceback; the rest works."""
+    import logging
+
+    caplog.set_level(logging.ERROR, logger="gridmap.app")
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(failing_server + "/?unit=431002001")
+    _wait_numbers(page)
+    toggles = page.locator("#gm-layer-toggles")
+    toggles.locator("input[value=party]").check()
+    box = page.get_by_test_id("legend-party").get_by_test_id("panel-error")
+    box.wait_for(timeout=TIMEOUT_MS)
+    text = box.inner_text()
+    assert "内部错误" in text and "secret" not in text
+    reference = text.rsplit("编号", 1)[1].strip(" ）)")
+    # The rest of the page works: another layer still draws, the figures are there.
+    toggles.locator("input[value=heatmap]").check()
+    _wait_legend(page, "heatmap", "事件密度")
+    assert page.get_by_test_id("number-residents").inner_text().strip()
+    # No HTTP 500 reached the browser; the server logged the traceback with the reference.
+    assert errors == []
+    logged = [r for r in caplog.records if reference in r.getMessage()]
+    assert logged and logged[0].exc_info is not None
+    assert "party layer exploded" in str(logged[0].exc_info[1])
+    context.close()
