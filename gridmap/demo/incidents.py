@@ -15,12 +15,37 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridmap.incidents import DEADLINE_HOURS
 from gridmap.schema import CLOSING_LEVELS, INCIDENT_CATEGORIES, INCIDENT_SOURCES, SATISFACTION
 
-__all__: list[str] = []
+__all__ = [
+    "DEFAULT_DEADLINE_HOURS",
+    "DATA_YEAR_START",
+    "DATA_NOW",
+    "CATEGORY_WEIGHTS",
+    "Places",
+    "epoch_ms",
+    "build_incidents",
+]
+
+#: Hours from dispatch to an incident's deadline, per category: the defaults of
+#: :data:`gridmap.incidents.DEADLINE_HOURS` (local rules set the real values).
+DEFAULT_DEADLINE_HOURS: dict[str, float] = DEADLINE_HOURS
+
+#: The demo's incidents are reported in 2025 (UTC) ...
+DATA_YEAR_START = pd.Timestamp("2025-01-01T00:00:00Z")
+#: ... and the data's "now" is the end of 2025-12-30: nothing happens later,
+#: so open cases are those not finished by then.
+DATA_NOW = pd.Timestamp("2025-12-31T00:00:00Z")
 
 _HOUR = 3_600_000  # ms
 _DAY = 24 * _HOUR
+
+
+def epoch_ms(ts: pd.Timestamp) -> int:
+    """Milliseconds since the epoch: the clock the incident tables are built on."""
+    return int(ts.value // 1_000_000)
+
 
 #: Share of incidents per category: city appearance, street order and
 #: resident requests dominate, as in grid-management statistics.
