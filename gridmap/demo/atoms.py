@@ -36,7 +36,20 @@ QUADTREE_LEVELS = 4
 
 @dataclass
 class Peaks:
-    """Centres of dense settlement: spacing ``s * exp(max(0, d - r) / (2 * lam))``."""
+    """Centres of dense settlement: spacing ``s * exp(max(0, d - r) / (2 * lam))``.
+
+    Parameters
+    ----------
+    x, y
+        The centres (metres).
+    s
+        The seed spacing in each centre's flat core (metres).
+    r
+        The radius of each flat core (metres).
+    lam
+        How fast the spacing grows outside the core: by a factor e² over
+        ``lam`` metres.
+    """
 
     x: np.ndarray
     y: np.ndarray
@@ -47,8 +60,14 @@ class Peaks:
     def score(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Log of the seed spacing wanted at (x, y), unclipped; lower is denser.
 
-        A tiny distance term breaks ties inside the flat cores, so ranking by
-        score orders atoms from a centre outwards.
+        The nearest centre in this sense (the one asking for the smallest
+        spacing) decides. A tiny distance term breaks ties inside the flat
+        cores, so ranking by score orders atoms from a centre outwards.
+
+        Parameters
+        ----------
+        x, y
+            Points (metres).
         """
         d = np.hypot(x[:, None] - self.x[None], y[:, None] - self.y[None])
         u = np.log(self.s)[None] + np.maximum(0.0, d - self.r[None]) / (2 * self.lam[None])
@@ -77,6 +96,17 @@ def quadtree_seeds(
     A quadtree refines cells where the wanted spacing is smaller than the cell;
     each leaf holds one seed jittered around its centre. Unlike random thinning
     this never puts two seeds a few metres apart (which would make sliver atoms).
+
+    Parameters
+    ----------
+    boundary
+        The district (metres).
+    peaks
+        The wanted spacing.
+    s_min
+        The smallest spacing: the leaf size of the finest quadtree level.
+    rng
+        The random generator (the jitter).
 
     Returns
     -------
@@ -115,7 +145,11 @@ def quadtree_seeds(
 
 @dataclass
 class Atoms:
-    """The atoms of the district and their faces, edges and neighbours."""
+    """The atoms of the district and their faces, edges and neighbours (metres).
+
+    Every face is an atom (``face_atom`` is the identity); the two are kept
+    apart so that the code reads the same if atoms ever hold several faces.
+    """
 
     seeds: np.ndarray  # (n, 2)
     faces: np.ndarray  # (m,) Polygon, oriented (interior on the left of each ring)
@@ -143,7 +177,21 @@ class Atoms:
 
 
 def build_atoms(boundary: shapely.Geometry, seeds: np.ndarray) -> Atoms:
-    """Voronoi atoms of ``seeds`` cut by ``boundary``, noded so faces share vertices."""
+    """Voronoi atoms of ``seeds`` cut by ``boundary``, noded so faces share vertices.
+
+    Parameters
+    ----------
+    boundary
+        The district (metres).
+    seeds
+        Seed points inside it, (n, 2).
+
+    Returns
+    -------
+    Atoms
+        The faces, their street segments and the one connected street network
+        kept (the largest); atoms off it are not ``mainland``.
+    """
     minx, miny, maxx, maxy = boundary.bounds
     pad = max(maxx - minx, maxy - miny)
     envelope = shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)
@@ -241,7 +289,17 @@ def _largest_network(road_xy: np.ndarray) -> np.ndarray:
 
 
 def union_faces(faces: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
-    """The union of the faces of each group, as MultiPolygons (group order)."""
+    """The union of the faces of each group, as MultiPolygons (group order).
+
+    Parameters
+    ----------
+    faces
+        Polygons that share exact coordinates along common edges (the atoms).
+    group
+        The group of each face, ``0 .. n_groups - 1``; every group has a face.
+    n_groups
+        The number of groups.
+    """
     order = np.argsort(group, kind="stable")
     bounds = np.searchsorted(group[order], np.arange(n_groups + 1))
     out = np.empty(n_groups, dtype=object)
@@ -255,7 +313,14 @@ def union_faces(faces: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarr
 
 
 def to_multipolygons(geoms: np.ndarray) -> np.ndarray:
-    """Polygons (or MultiPolygons, or collections holding them) as MultiPolygons."""
+    """Polygons (or MultiPolygons, or collections holding them) as MultiPolygons.
+
+    Parameters
+    ----------
+    geoms
+        Geometries; anything in them that is not a polygon (a stray line or
+        point of a union) is dropped.
+    """
     parts, idx = shapely.get_parts(geoms, return_index=True)
     poly = shapely.get_type_id(parts) == 3
     parts, idx = parts[poly], idx[poly]

@@ -3,7 +3,8 @@
 Footprints are rectangles set back from a street segment on the inside of an
 atom's face, so each lies inside one grid and within a few tens of metres of
 the network. Urban grids get apartment blocks sized to reach the grid's
-household target; villages get one- to three-storey houses in a few hamlets.
+household target (:func:`household_targets`); villages get one- to
+three-storey houses in a few hamlets.
 """
 
 from __future__ import annotations
@@ -179,9 +180,16 @@ def build_buildings(
     lay
         The unit layout (metres).
     households
-        Household target of each grid (``lay.grids`` order).
+        Household target of each grid (``lay.grids`` order), e.g. from
+        :func:`household_targets`.
     rng
         The random generator.
+
+    Returns
+    -------
+    Buildings
+        Sorted by code: within a grid, numbered north to south in 80 m rows,
+        west to east in a row.
     """
     grids = lay.grids
     n_grids = len(grids)

@@ -1,10 +1,9 @@
 """Clustering of the demo's atoms into units: balanced k-means and contiguity repair.
 
 Units are groups of whole atoms (:mod:`gridmap.demo.atoms`). A subdistrict,
-community or grid is one cluster of its parent's atoms: clusters of a given
-weight (capacity), compact, and each one connected piece, because a unit
-that falls apart in islands is not something a grid supervisor can patrol.
-All coordinates are metres.
+community or grid is one cluster of its parent's atoms: of a given weight
+(capacity), compact, and in one connected piece, as real units are. All
+coordinates are metres.
 """
 
 from __future__ import annotations
@@ -32,6 +31,21 @@ def balanced_kmeans(
     then the centres move to their clusters' centroids, and again. Clusters
     stay convex-ish, which keeps units compact, while capacities let small
     dense units sit beside large sparse ones.
+
+    Parameters
+    ----------
+    xy
+        The points, (n, 2).
+    weight
+        The weight of each point (what the targets count).
+    targets
+        The share of the total weight each cluster should get (any scale).
+    centres
+        The starting centres, (k, 2), e.g. from :func:`farthest_points`.
+    rounds
+        Times the centres move to their clusters' centroids.
+    inner
+        Offset steps per round.
 
     Returns
     -------
@@ -69,7 +83,25 @@ def balanced_kmeans(
 
 
 def fill_empty(lab: np.ndarray, xy: np.ndarray, c: np.ndarray, k: int) -> np.ndarray:
-    """Give every cluster at least one point, taken from a cluster with several."""
+    """Give every cluster at least one point, taken from a cluster with several.
+
+    Parameters
+    ----------
+    lab
+        The cluster of each point.
+    xy
+        The points, (n, 2).
+    c
+        The cluster centres, (k, 2): an empty cluster takes the nearest
+        point that its cluster can spare.
+    k
+        The number of clusters.
+
+    Raises
+    ------
+    ValueError
+        If there are fewer points than clusters.
+    """
     lab = lab.copy()
     for j in range(k):
         if np.any(lab == j):
@@ -85,6 +117,9 @@ def fill_empty(lab: np.ndarray, xy: np.ndarray, c: np.ndarray, k: int) -> np.nda
 
 def farthest_points(xy: np.ndarray, k: int, start: np.ndarray | None = None) -> np.ndarray:
     """Indices of ``k`` points spread out by farthest-point sampling.
+
+    The first is the point nearest the mean (or, with ``start``, the point
+    farthest from it): good starting centres for :func:`balanced_kmeans`.
 
     Parameters
     ----------
@@ -134,6 +169,13 @@ def fix_contiguity(
         Pairs of neighbouring atoms (both directions).
     parent
         The parent unit of each atom; pieces only move to a label of the same parent.
+    rounds
+        At most this many passes (a moved piece can leave another stray).
+
+    Returns
+    -------
+    numpy.ndarray
+        The new label of each atom.
     """
     labels = labels.copy()
     a, b = edges

@@ -49,6 +49,12 @@ def facility_table(
         Residents of each community.
     rng
         The random generator.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``id`` (``F000001`` …, numbered in the schema's order of types),
+        ``type``, ``name`` and the point (metres).
     """
     comms = lay.communities
     subs = lay.subdistricts

@@ -9,6 +9,7 @@ stalled cases are open at every step.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,14 +174,23 @@ _TO = np.array([t for _, _, t in _KINDS], dtype=object)
 
 @dataclass
 class Places:
-    """Where incidents can happen: the grids and buildings (metres)."""
+    """Where incidents can happen: the grids and buildings (metres).
+
+    Parameters
+    ----------
+    grid_geom, grid_code, grid_name, grid_pop
+        Each grid's polygon, code, name and residents.
+    bld_geom, bld_grid, bld_code, bld_pop
+        Each building's footprint, grid (index into the grids; sorted, so a
+        grid's buildings are one run), code and residents.
+    """
 
     grid_geom: np.ndarray
     grid_code: np.ndarray
     grid_name: np.ndarray
     grid_pop: np.ndarray
     bld_geom: np.ndarray
-    bld_grid: np.ndarray  # sorted
+    bld_grid: np.ndarray
     bld_code: np.ndarray
     bld_pop: np.ndarray
 
@@ -266,7 +276,7 @@ def _lognormal_ms(median_h: np.ndarray, sigma: float, rng: np.random.Generator) 
 def build_incidents(
     places: Places,
     n: int,
-    deadline_hours: dict[str, int],
+    deadline_hours: Mapping[str, float],
     start_ms: int,
     end_ms: int,
     rng: np.random.Generator,

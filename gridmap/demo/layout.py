@@ -80,8 +80,13 @@ def short_name(name: str) -> str:
 def is_urban(community_code: str) -> bool:
     """Whether a community is urban (a 居委会), by its NBS code.
 
-    The NBS numbers a subdistrict's 居委会 from 001 to 199 and its villages
+    The NBS codes number a subdistrict's 居委会 001-199 and its villages
     (村委会) from 200, so the serial alone tells town from country.
+
+    Parameters
+    ----------
+    community_code
+        A 12-digit community code.
     """
     return int(serial_of(community_code)) < 200
 
@@ -114,6 +119,19 @@ def build_layout(
         outside the city's dense core.
     rng
         The random generator.
+
+    Returns
+    -------
+    Layout
+        The atoms, the unit of each atom at every level, and the unit tables;
+        grids are coded and named by the numbering rule of
+        :func:`gridmap.hierarchy.grid_serials`.
+
+    Raises
+    ------
+    RuntimeError
+        If a subdistrict gets fewer atoms than it has communities (the seed
+        spacing does not suit the district).
     """
     sub_codes = streets["code"].to_numpy(dtype=object)
     comm_sub = np.searchsorted(sub_codes, communities["street_code"].to_numpy(dtype=object))

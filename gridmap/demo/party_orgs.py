@@ -38,9 +38,17 @@ def party_table(
     grid_pop
         Residents of each grid.
     branches, groups
-        How many grid branches and building groups to found.
+        How many grid branches and building groups to found (at most one per
+        grid with residents and per residential building).
     rng
         The random generator.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``id`` (``P000001`` …), ``kind``, ``unit_code`` (the grid of a branch,
+        the building of a group or a central household), ``name``, ``members``
+        and the point (metres).
     """
     grids = lay.grids
     gcode = grids["code"].to_numpy(dtype=object)

