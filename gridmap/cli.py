@@ -110,58 +110,27 @@ def demo(
     facilities, party organisations, a year of incidents) is SYNTHETIC and
     labelled so in the store's metadata.
     """
-    from tqdm import tqdm
-
-    from gridmap.demo import build_demo, resolve_district
+    from gridmap.demo import resolve_district
+    from gridmap.services.demo import check_out, holds_district, write_demo
     from gridmap.settings import get_settings
-    from gridmap.store import is_database_url, open_store
 
     code = resolve_district(district)
     out = out or str(get_settings().demo_path)
-    database = is_database_url(out)
-    if not database:
-        path = Path(out)
-        if path.suffix.lower() != ".gpkg":
-            raise InputError(
-                f"--out {out} is neither a .gpkg file nor a postgresql:// URL",
-                hint="name the file NAME.gpkg",
-            )
-        if not path.parent.exists():
-            raise InputError(f"the folder of --out {out} does not exist", hint="create it first")
-    else:
-        # Connect (and create the schema) before the work, so a wrong URL fails fast.
-        open_store(out, create=True).close()
-    if if_empty and (database or Path(out).exists()):
-        with open_store(out) as existing:
-            if existing.count("districts"):
-                click.echo(f"{_masked(out)} already holds a district; left as it is (--if-empty)")
-                return
-    t0 = time.perf_counter()
-    layers = build_demo(code, seed=seed, progress=not quiet)
-    metadata = layers.pop("metadata").to_dict("records")
-    total = sum(len(frame) for frame in layers.values())
-    with tqdm(
-        total=total, desc="write", unit="row", unit_scale=True, disable=quiet, file=sys.stderr
-    ) as bar:
-
-        def advance(name: str, rows: int) -> None:
-            bar.set_postfix_str(name)
-            bar.update(rows)
-
-        if database:
-            with open_store(out) as store:
-                store.replace_all(layers, metadata=metadata, progress=advance)
-        else:
-            _write_new_gpkg(Path(out), layers, metadata, advance)
-        location = _masked(out) if database else str(Path(out).resolve())
-    elapsed = time.perf_counter() - t0
-    counts = {name: len(frame) for name, frame in layers.items()}
-    name = layers["districts"]["name"].iloc[0]
+    database = check_out(out)
+    if if_empty and holds_district(out):
+        click.echo(f"{_masked(out)} already holds a district; left as it is (--if-empty)")
+        return
+    # A file is written beside --out and moved onto it once complete, so a failure
+    # leaves an earlier store as it was; a database is replaced in one transaction.
+    with contextlib.nullcontext(out) if database else _replacing(Path(out)) as target:
+        report = write_demo(target, code, seed=seed, progress=not quiet)
+    location = _masked(out) if database else str(Path(out).resolve())
     click.echo(f"demo store: {location}")
-    click.echo(f"district {code} {name}, seed {seed}, built in {elapsed:.1f} s")
-    click.echo("  " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-    residents = int(layers["buildings"]["population"].sum())
-    click.echo(f"  residents {residents:,} (synthetic: only the boundary and the names are real)")
+    click.echo(f"district {code} {report.name}, seed {seed}, built in {report.seconds:.1f} s")
+    click.echo("  " + ", ".join(f"{k} {v:,}" for k, v in report.counts.items()))
+    click.echo(
+        f"  residents {report.residents:,} (synthetic: only the boundary and the names are real)"
+    )
     if not no_serve:
         _serve(out, host="127.0.0.1", port=8050, lang=_lang(ctx), production=False)
 
@@ -248,18 +217,6 @@ def _replacing(out: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
-
-
-def _write_new_gpkg(out: Path, layers: dict, metadata: list, progress) -> None:
-    """Write a whole new GeoPackage beside ``out`` and move it into place when complete.
-
-    A failure leaves any earlier file at ``out`` as it was.
-    """
-    from gridmap.store.gpkg import GeoPackageStore
-
-    with _replacing(out) as tmp:
-        store = GeoPackageStore(tmp, create=True)
-        store.write(layers, mode="replace", metadata=metadata, progress=progress)
 
 
 # -- validate ---------------------------------------------------------------

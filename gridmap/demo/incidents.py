@@ -9,18 +9,44 @@ stalled cases are open at every step.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import shapely
 
+from gridmap.incidents import DEADLINE_HOURS
 from gridmap.schema import CLOSING_LEVELS, INCIDENT_CATEGORIES, INCIDENT_SOURCES, SATISFACTION
 
-__all__: list[str] = []
+__all__ = [
+    "DEFAULT_DEADLINE_HOURS",
+    "DATA_YEAR_START",
+    "DATA_NOW",
+    "CATEGORY_WEIGHTS",
+    "Places",
+    "epoch_ms",
+    "build_incidents",
+]
+
+#: Hours from dispatch to an incident's deadline, per category: the defaults of
+#: :data:`gridmap.incidents.DEADLINE_HOURS` (local rules set the real values).
+DEFAULT_DEADLINE_HOURS: dict[str, float] = DEADLINE_HOURS
+
+#: The demo's incidents are reported in 2025 (UTC) ...
+DATA_YEAR_START = pd.Timestamp("2025-01-01T00:00:00Z")
+#: ... and the data's "now" is the end of 2025-12-30: nothing happens later,
+#: so open cases are those not finished by then.
+DATA_NOW = pd.Timestamp("2025-12-31T00:00:00Z")
 
 _HOUR = 3_600_000  # ms
 _DAY = 24 * _HOUR
+
+
+def epoch_ms(ts: pd.Timestamp) -> int:
+    """Milliseconds since the epoch: the clock the incident tables are built on."""
+    return int(ts.value // 1_000_000)
+
 
 #: Share of incidents per category: city appearance, street order and
 #: resident requests dominate, as in grid-management statistics.
@@ -148,14 +174,23 @@ _TO = np.array([t for _, _, t in _KINDS], dtype=object)
 
 @dataclass
 class Places:
-    """Where incidents can happen: the grids and buildings (metres)."""
+    """Where incidents can happen: the grids and buildings (metres).
+
+    Parameters
+    ----------
+    grid_geom, grid_code, grid_name, grid_pop
+        Each grid's polygon, code, name and residents.
+    bld_geom, bld_grid, bld_code, bld_pop
+        Each building's footprint, grid (index into the grids; sorted, so a
+        grid's buildings are one run), code and residents.
+    """
 
     grid_geom: np.ndarray
     grid_code: np.ndarray
     grid_name: np.ndarray
     grid_pop: np.ndarray
     bld_geom: np.ndarray
-    bld_grid: np.ndarray  # sorted
+    bld_grid: np.ndarray
     bld_code: np.ndarray
     bld_pop: np.ndarray
 
@@ -241,7 +276,7 @@ def _lognormal_ms(median_h: np.ndarray, sigma: float, rng: np.random.Generator) 
 def build_incidents(
     places: Places,
     n: int,
-    deadline_hours: dict[str, int],
+    deadline_hours: Mapping[str, float],
     start_ms: int,
     end_ms: int,
     rng: np.random.Generator,

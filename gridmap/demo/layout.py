@@ -18,10 +18,27 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap import _demo_geometry as geo
+from gridmap.codes import make_code, serial_of
+from gridmap.demo.atoms import (
+    QUADTREE_LEVELS,
+    Atoms,
+    Peaks,
+    build_atoms,
+    quadtree_seeds,
+    union_faces,
+)
+from gridmap.demo.clustering import balanced_kmeans, farthest_points, fill_empty, fix_contiguity
 from gridmap.hierarchy import grid_serials
 
-__all__: list[str] = []
+__all__ = [
+    "ATOMS_PER_GRID",
+    "S_MIN",
+    "SEAT_DECAY",
+    "Layout",
+    "short_name",
+    "is_urban",
+    "build_layout",
+]
 
 #: Atoms per urban grid the seed spacing is tuned for.
 ATOMS_PER_GRID = 2.5
@@ -35,8 +52,8 @@ SEAT_DECAY = 500.0
 class Layout:
     """Atoms with their units, and the unit tables (all in metres)."""
 
-    atoms: geo.Atoms
-    peaks: geo.Peaks
+    atoms: Atoms
+    peaks: Peaks
     atom_sub: np.ndarray  # index into subdistricts
     atom_comm: np.ndarray  # index into communities
     atom_grid: np.ndarray  # index into grids
@@ -58,6 +75,20 @@ def short_name(name: str) -> str:
         if name.endswith(long):
             return name[: -len(long)] + short
     return name
+
+
+def is_urban(community_code: str) -> bool:
+    """Whether a community is urban (a 居委会), by its NBS code.
+
+    The NBS codes number a subdistrict's 居委会 001-199 and its villages
+    (村委会) from 200, so the serial alone tells town from country.
+
+    Parameters
+    ----------
+    community_code
+        A 12-digit community code.
+    """
+    return int(serial_of(community_code)) < 200
 
 
 def build_layout(
@@ -88,17 +119,30 @@ def build_layout(
         outside the city's dense core.
     rng
         The random generator.
+
+    Returns
+    -------
+    Layout
+        The atoms, the unit of each atom at every level, and the unit tables;
+        grids are coded and named by the numbering rule of
+        :func:`gridmap.hierarchy.grid_serials`.
+
+    Raises
+    ------
+    RuntimeError
+        If a subdistrict gets fewer atoms than it has communities (the seed
+        spacing does not suit the district).
     """
     sub_codes = streets["code"].to_numpy(dtype=object)
     comm_sub = np.searchsorted(sub_codes, communities["street_code"].to_numpy(dtype=object))
-    comm_urban = np.array([c[9] in "01" for c in communities["code"]])
+    comm_urban = np.array([is_urban(c) for c in communities["code"]])
     n_u = np.bincount(comm_sub, comm_urban, len(sub_codes))
     n_v = np.bincount(comm_sub, ~comm_urban, len(sub_codes))
     alpha = ATOMS_PER_GRID * urban_grids / max(int(n_u.sum()), 1)
     core = n_u >= 2 * n_v
     # The city's dense core is sized to hold the core subdistricts' urban atoms.
     radius = _core_radius(boundary, centre, alpha * n_u[core].sum() * S_MIN**2)
-    peaks = geo.Peaks(
+    peaks = Peaks(
         np.array([centre[0]]),
         np.array([centre[1]]),
         np.array([S_MIN]),
@@ -112,7 +156,7 @@ def build_layout(
     # urban communities, a seat of its own in pass 2. Each atom is worth its
     # share of the dense atoms plus its share of the land, and each
     # subdistrict asks for its share of both.
-    seeds1, cell1 = geo.quadtree_seeds(boundary, peaks, S_MIN, rng)
+    seeds1, cell1 = quadtree_seeds(boundary, peaks, S_MIN, rng)
     urban_need = np.where(core, n_u, 0.0)
     land_need = n_v + np.where(core, 0.1, 0.5) * n_u
     score1 = peaks.score(seeds1[:, 0], seeds1[:, 1])
@@ -125,10 +169,10 @@ def build_layout(
         urban_need / urban_need.sum() if urban_need.sum() else 0.0
     )
     init = np.zeros((len(sub_codes), 2))
-    init[core] = seeds1[dense][geo.farthest_points(seeds1[dense], int(core.sum()))]
+    init[core] = seeds1[dense][farthest_points(seeds1[dense], int(core.sum()))]
     rest = order[n_dense:]
-    init[~core] = seeds1[rest][geo.farthest_points(seeds1[rest], int((~core).sum()), init[core])]
-    lab1, c, b = geo.balanced_kmeans(seeds1, weight, target, init)
+    init[~core] = seeds1[rest][farthest_points(seeds1[rest], int((~core).sum()), init[core])]
+    lab1, c, b = balanced_kmeans(seeds1, weight, target, init)
 
     # Seats: an outer subdistrict's urban communities cluster around the seed
     # nearest its centre, made an extra dense centre sized for them.
@@ -146,7 +190,7 @@ def build_layout(
             peaks = peaks.add(seats[j, 0], seats[j, 1], s, r, SEAT_DECAY)
 
     # Pass 2: the atoms.
-    atoms = geo.build_atoms(boundary, geo.quadtree_seeds(boundary, peaks, S_MIN, rng)[0])
+    atoms = build_atoms(boundary, quadtree_seeds(boundary, peaks, S_MIN, rng)[0])
     seeds = atoms.seeds
     score = peaks.score(seeds[:, 0], seeds[:, 1])
     ml = np.flatnonzero(atoms.mainland)
@@ -160,8 +204,8 @@ def build_layout(
 
     d2 = ((xy[:, None, :] - c[None]) ** 2).sum(axis=2)
     sub = np.argmin(d2 - b[None], axis=1)
-    sub = geo.fill_empty(sub, xy, c, len(sub_codes))
-    sub = geo.fix_contiguity(sub, edges)
+    sub = fill_empty(sub, xy, c, len(sub_codes))
+    sub = fix_contiguity(sub, edges)
 
     # Communities: in each subdistrict the densest atoms make its urban
     # communities, the rest its villages.
@@ -185,10 +229,10 @@ def build_layout(
         for ids, part in ((urban_ids, mine[:n_urban]), (village_ids, mine[n_urban:])):
             if len(ids) == 0:
                 continue
-            init = xy[part][geo.farthest_points(xy[part], len(ids))]
-            lab, _, _ = geo.balanced_kmeans(xy[part], np.ones(len(part)), np.ones(len(ids)), init)
+            init = xy[part][farthest_points(xy[part], len(ids))]
+            lab, _, _ = balanced_kmeans(xy[part], np.ones(len(part)), np.ones(len(ids)), init)
             comm[part] = rng.permutation(ids)[lab]
-    comm = geo.fix_contiguity(comm, edges, parent=sub)
+    comm = fix_contiguity(comm, edges, parent=sub)
 
     # Grids: urban communities are split into grids of a few atoms each, by
     # people, not land: an atom's weight falls off as the seed spacing grows
@@ -207,10 +251,10 @@ def build_layout(
         if g == 1:
             grid[mine] = grid_first[k]
             continue
-        init = xy[mine][geo.farthest_points(xy[mine], g)]
-        lab, _, _ = geo.balanced_kmeans(xy[mine], people[mine], np.ones(g), init)
+        init = xy[mine][farthest_points(xy[mine], g)]
+        lab, _, _ = balanced_kmeans(xy[mine], people[mine], np.ones(g), init)
         grid[mine] = grid_first[k] + lab
-    grid = geo.fix_contiguity(grid, edges, parent=comm)
+    grid = fix_contiguity(grid, edges, parent=comm)
 
     # Atoms off the network (a sliver past a narrow neck of the boundary, an
     # exclave) join the unit of a mainland neighbour, else of the nearest one.
@@ -228,13 +272,13 @@ def build_layout(
         anchor[lost] = tree.query_nearest(shapely.points(seeds[lost]), all_matches=False)[1]
     atom_sub, atom_comm, atom_grid = sub[anchor], comm[anchor], grid[anchor]
 
-    spacing = np.clip(np.exp(score), S_MIN, S_MIN * 2 ** (geo.QUADTREE_LEVELS - 1))
+    spacing = np.clip(np.exp(score), S_MIN, S_MIN * 2 ** (QUADTREE_LEVELS - 1))
     rural_atom = spacing >= 4 * S_MIN
 
     face_atom = atoms.face_atom
-    sub_geom = geo.union_faces(atoms.faces, atom_sub[face_atom], len(sub_codes))
-    comm_geom = geo.union_faces(atoms.faces, atom_comm[face_atom], len(communities))
-    grid_geom = geo.union_faces(atoms.faces, atom_grid[face_atom], int(grid_first[-1]))
+    sub_geom = union_faces(atoms.faces, atom_sub[face_atom], len(sub_codes))
+    comm_geom = union_faces(atoms.faces, atom_comm[face_atom], len(communities))
+    grid_geom = union_faces(atoms.faces, atom_grid[face_atom], int(grid_first[-1]))
 
     subs = pd.DataFrame(
         {
@@ -306,6 +350,6 @@ def _grid_table(
         for geom, serial in zip(geoms, serials, strict=True):
             n = int(serial)
             name = f"{comm.short}网格" if n == 0 else f"{comm.short}第{n}网格"
-            rows.append((comm.code + serial, name, k, sub_of_comm[k], comm.urban, geom))
+            rows.append((make_code(comm.code, n), name, k, sub_of_comm[k], comm.urban, geom))
         start += n_grids[k]
     return pd.DataFrame(rows, columns=["code", "name", "comm", "sub", "urban", "geometry"])

@@ -1,12 +1,13 @@
-"""Geometry of the synthetic demo: atoms, the unit partition and the street network.
+"""The demo's atoms: Voronoi cells noded with the district boundary, and their unions.
 
 Everything here works in metres (a UTM zone). The district is cut into
 "atoms": the cells of a Voronoi diagram of seed points whose spacing grows
-from the urban centre outwards. The cell edges are noded together with the
-district boundary and polygonised, so neighbouring faces share *exact*
-coordinates; every unit (subdistrict, community, grid) is then the union of
-whole atoms, which makes the levels nest and tile without slivers. The atom
-edges inside the district are the street network.
+from the urban centre outwards (:class:`Peaks`, :func:`quadtree_seeds`). The
+cell edges are noded together with the district boundary and polygonised
+(:func:`build_atoms`), so neighbouring faces share *exact* coordinates; every
+unit (subdistrict, community, grid) is then the union of whole atoms
+(:func:`union_faces`), which makes the levels nest and tile without slivers.
+The atom edges inside the district are the street network.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ import shapely
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-__all__: list[str] = []
+__all__ = [
+    "QUADTREE_LEVELS",
+    "Peaks",
+    "quadtree_seeds",
+    "Atoms",
+    "build_atoms",
+    "union_faces",
+    "to_multipolygons",
+]
 
 #: Quadtree cell sizes run from the top size down by halving; a leaf's seed
 #: spacing is its cell size.
@@ -27,7 +36,20 @@ QUADTREE_LEVELS = 4
 
 @dataclass
 class Peaks:
-    """Centres of dense settlement: spacing ``s * exp(max(0, d - r) / (2 * lam))``."""
+    """Centres of dense settlement: spacing ``s * exp(max(0, d - r) / (2 * lam))``.
+
+    Parameters
+    ----------
+    x, y
+        The centres (metres).
+    s
+        The seed spacing in each centre's flat core (metres).
+    r
+        The radius of each flat core (metres).
+    lam
+        How fast the spacing grows outside the core: by a factor e² over
+        ``lam`` metres.
+    """
 
     x: np.ndarray
     y: np.ndarray
@@ -38,8 +60,14 @@ class Peaks:
     def score(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Log of the seed spacing wanted at (x, y), unclipped; lower is denser.
 
-        A tiny distance term breaks ties inside the flat cores, so ranking by
-        score orders atoms from a centre outwards.
+        The nearest centre in this sense (the one asking for the smallest
+        spacing) decides. A tiny distance term breaks ties inside the flat
+        cores, so ranking by score orders atoms from a centre outwards.
+
+        Parameters
+        ----------
+        x, y
+            Points (metres).
         """
         d = np.hypot(x[:, None] - self.x[None], y[:, None] - self.y[None])
         u = np.log(self.s)[None] + np.maximum(0.0, d - self.r[None]) / (2 * self.lam[None])
@@ -68,6 +96,17 @@ def quadtree_seeds(
     A quadtree refines cells where the wanted spacing is smaller than the cell;
     each leaf holds one seed jittered around its centre. Unlike random thinning
     this never puts two seeds a few metres apart (which would make sliver atoms).
+
+    Parameters
+    ----------
+    boundary
+        The district (metres).
+    peaks
+        The wanted spacing.
+    s_min
+        The smallest spacing: the leaf size of the finest quadtree level.
+    rng
+        The random generator (the jitter).
 
     Returns
     -------
@@ -106,7 +145,11 @@ def quadtree_seeds(
 
 @dataclass
 class Atoms:
-    """The atoms of the district and their faces, edges and neighbours."""
+    """The atoms of the district and their faces, edges and neighbours (metres).
+
+    Every face is an atom (``face_atom`` is the identity); the two are kept
+    apart so that the code reads the same if atoms ever hold several faces.
+    """
 
     seeds: np.ndarray  # (n, 2)
     faces: np.ndarray  # (m,) Polygon, oriented (interior on the left of each ring)
@@ -134,7 +177,21 @@ class Atoms:
 
 
 def build_atoms(boundary: shapely.Geometry, seeds: np.ndarray) -> Atoms:
-    """Voronoi atoms of ``seeds`` cut by ``boundary``, noded so faces share vertices."""
+    """Voronoi atoms of ``seeds`` cut by ``boundary``, noded so faces share vertices.
+
+    Parameters
+    ----------
+    boundary
+        The district (metres).
+    seeds
+        Seed points inside it, (n, 2).
+
+    Returns
+    -------
+    Atoms
+        The faces, their street segments and the one connected street network
+        kept (the largest); atoms off it are not ``mainland``.
+    """
     minx, miny, maxx, maxy = boundary.bounds
     pad = max(maxx - minx, maxy - miny)
     envelope = shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)
@@ -231,167 +288,18 @@ def _largest_network(road_xy: np.ndarray) -> np.ndarray:
     return seg_comp == np.bincount(seg_comp).argmax()
 
 
-# -- clustering ------------------------------------------------------------
-
-
-def balanced_kmeans(
-    xy: np.ndarray,
-    weight: np.ndarray,
-    targets: np.ndarray,
-    centres: np.ndarray,
-    rounds: int = 8,
-    inner: int = 80,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cluster points into ``len(targets)`` compact groups of given total weight.
-
-    A power diagram (k-means with an additive offset per cluster): for fixed
-    centres the offsets are tuned until each cluster's load is near its
-    target (sign-adaptive steps on the dual of the capacitated assignment),
-    then the centres move to their clusters' centroids, and again. Clusters
-    stay convex-ish, which keeps units compact, while capacities let small
-    dense units sit beside large sparse ones.
-
-    Returns
-    -------
-    labels, centres, offsets
-        The cluster of each point and the diagram's final centres and offsets
-        (``argmin |x - c|² - b`` reproduces the labels for new points).
-    """
-    k = len(targets)
-    targets = np.asarray(targets, float)
-    targets = targets / targets.sum() * weight.sum()
-    c = np.array(centres, float)
-    b = np.zeros(k)
-    if k == 1:
-        return np.zeros(len(xy), int), xy.mean(axis=0, keepdims=True), b
-    for r in range(rounds):
-        d2 = ((xy[:, None, :] - c[None]) ** 2).sum(axis=2)
-        step = np.full(k, 0.05 * np.median(d2.min(axis=1)) + 1.0)
-        last = np.zeros(k)
-        for _ in range(inner):
-            lab = np.argmin(d2 - b[None], axis=1)
-            gap = targets - np.bincount(lab, weight, k)
-            sign = np.sign(gap)
-            step = np.where(sign * last < 0, step * 0.5, step * 1.3)
-            b += sign * step
-            last = sign
-        lab = np.argmin(d2 - b[None], axis=1)
-        if r == rounds - 1:
-            break
-        sw = np.bincount(lab, weight, k)
-        live = sw > 0
-        for dim in range(2):
-            mean = np.bincount(lab, weight * xy[:, dim], k)
-            c[live, dim] = mean[live] / sw[live]
-    return fill_empty(lab, xy, c, k), c, b
-
-
-def fill_empty(lab: np.ndarray, xy: np.ndarray, c: np.ndarray, k: int) -> np.ndarray:
-    """Give every cluster at least one point, taken from a cluster with several."""
-    lab = lab.copy()
-    for j in range(k):
-        if np.any(lab == j):
-            continue
-        counts = np.bincount(lab, minlength=k)
-        donors = np.flatnonzero(counts[lab] > 1)
-        if len(donors) == 0:
-            raise ValueError("fewer points than clusters")
-        d = np.hypot(*(xy[donors] - c[j]).T)
-        lab[donors[np.argmin(d)]] = j
-    return lab
-
-
-def farthest_points(xy: np.ndarray, k: int, start: np.ndarray | None = None) -> np.ndarray:
-    """Indices of ``k`` points spread out by farthest-point sampling.
-
-    Parameters
-    ----------
-    xy
-        Candidate points.
-    k
-        How many to pick.
-    start
-        Points already chosen elsewhere, to stay away from.
-    """
-    if k == 0:
-        return np.zeros(0, int)
-    if start is None or len(start) == 0:
-        d = np.hypot(*(xy - xy.mean(axis=0)).T)
-        first = int(np.argmin(d))
-        chosen = [first]
-        d = np.hypot(*(xy - xy[first]).T)
-    else:
-        d = np.min(
-            np.hypot(xy[:, None, 0] - start[None, :, 0], xy[:, None, 1] - start[None, :, 1]), 1
-        )
-        chosen = [int(np.argmax(d))]
-        d = np.minimum(d, np.hypot(*(xy - xy[chosen[0]]).T))
-    while len(chosen) < k:
-        nxt = int(np.argmax(d))
-        chosen.append(nxt)
-        d = np.minimum(d, np.hypot(*(xy - xy[nxt]).T))
-    return np.array(chosen)
-
-
-def fix_contiguity(
-    labels: np.ndarray,
-    edges: tuple[np.ndarray, np.ndarray],
-    parent: np.ndarray | None = None,
-    rounds: int = 20,
-) -> np.ndarray:
-    """Make every label's atoms one connected piece where the parent allows.
-
-    Each label keeps its largest connected piece; every other piece joins
-    the neighbouring label (within the same parent) it borders most.
-
-    Parameters
-    ----------
-    labels
-        The unit of each atom.
-    edges
-        Pairs of neighbouring atoms (both directions).
-    parent
-        The parent unit of each atom; pieces only move to a label of the same parent.
-    """
-    labels = labels.copy()
-    a, b = edges
-    if parent is not None:
-        keep = parent[a] == parent[b]
-        a, b = a[keep], b[keep]
-    n = len(labels)
-    for _ in range(rounds):
-        same = labels[a] == labels[b]
-        graph = sparse.coo_matrix((np.ones(same.sum()), (a[same], b[same])), shape=(n, n))
-        _, comp = connected_components(graph, directed=False)
-        size = np.bincount(comp)
-        # The main piece of each label: its largest (ties: lowest component id).
-        order = np.lexsort((np.arange(len(size)), -size))
-        comp_label = np.zeros(len(size), int)
-        comp_label[comp] = labels
-        main = np.zeros(len(size), bool)
-        _, first = np.unique(comp_label[order], return_index=True)
-        main[order[first]] = True
-        stray = ~main[comp]
-        if not stray.any():
-            break
-        border = stray[a] & ~same
-        if not border.any():
-            break
-        # Count (stray piece, neighbouring label) pairs and move each piece to
-        # its most frequent neighbour.
-        pc, nl = comp[a[border]], labels[b[border]]
-        pairs, cnt = np.unique(np.column_stack([pc, nl]), axis=0, return_counts=True)
-        order = np.lexsort((pairs[:, 1], -cnt, pairs[:, 0]))
-        pairs = pairs[order]
-        _, first = np.unique(pairs[:, 0], return_index=True)
-        target = dict(zip(pairs[first, 0].tolist(), pairs[first, 1].tolist(), strict=True))
-        move = stray & np.isin(comp, pairs[first, 0])
-        labels[move] = [target[c] for c in comp[move].tolist()]
-    return labels
-
-
 def union_faces(faces: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
-    """The union of the faces of each group, as MultiPolygons (group order)."""
+    """The union of the faces of each group, as MultiPolygons (group order).
+
+    Parameters
+    ----------
+    faces
+        Polygons that share exact coordinates along common edges (the atoms).
+    group
+        The group of each face, ``0 .. n_groups - 1``; every group has a face.
+    n_groups
+        The number of groups.
+    """
     order = np.argsort(group, kind="stable")
     bounds = np.searchsorted(group[order], np.arange(n_groups + 1))
     out = np.empty(n_groups, dtype=object)
@@ -405,7 +313,14 @@ def union_faces(faces: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarr
 
 
 def to_multipolygons(geoms: np.ndarray) -> np.ndarray:
-    """Polygons (or MultiPolygons, or collections holding them) as MultiPolygons."""
+    """Polygons (or MultiPolygons, or collections holding them) as MultiPolygons.
+
+    Parameters
+    ----------
+    geoms
+        Geometries; anything in them that is not a polygon (a stray line or
+        point of a union) is dropped.
+    """
     parts, idx = shapely.get_parts(geoms, return_index=True)
     poly = shapely.get_type_id(parts) == 3
     parts, idx = parts[poly], idx[poly]

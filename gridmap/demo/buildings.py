@@ -3,7 +3,8 @@
 Footprints are rectangles set back from a street segment on the inside of an
 atom's face, so each lies inside one grid and within a few tens of metres of
 the network. Urban grids get apartment blocks sized to reach the grid's
-household target; villages get one- to three-storey houses in a few hamlets.
+household target (:func:`household_targets`); villages get one- to
+three-storey houses in a few hamlets.
 """
 
 from __future__ import annotations
@@ -13,14 +14,26 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from gridmap._demo_layout import Layout
+from gridmap.codes import make_code
+from gridmap.demo.layout import Layout
 
-__all__: list[str] = []
+__all__ = [
+    "MAX_BLOCK_HOUSEHOLDS",
+    "MAX_PER_GRID",
+    "URBAN_HOUSEHOLD_SIZE",
+    "RURAL_HOUSEHOLD_SIZE",
+    "Buildings",
+    "household_targets",
+    "build_buildings",
+]
 
 #: Largest number of households one urban block can hold (33 floors x 8).
 MAX_BLOCK_HOUSEHOLDS = 264
 #: Most buildings a grid can number (building serials are three digits).
 MAX_PER_GRID = 999
+#: Mean residents per household in town and in villages.
+URBAN_HOUSEHOLD_SIZE = 2.65
+RURAL_HOUSEHOLD_SIZE = 3.1
 
 
 @dataclass
@@ -36,6 +49,47 @@ class Buildings:
     elderly: np.ndarray
     children: np.ndarray
     code: np.ndarray  # str, 17 digits
+
+
+def household_targets(
+    urban: np.ndarray, *, population: int, village_population: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Households each grid should hold: villages by size, urban grids the rest (200–500).
+
+    Parameters
+    ----------
+    urban
+        Whether each grid is urban (``Layout.grids`` order).
+    population
+        Residents of the whole district.
+    village_population
+        Mean residents of a village.
+    rng
+        The random generator.
+
+    Returns
+    -------
+    numpy.ndarray
+        The household target of each grid.
+    """
+    n = len(urban)
+    village = village_population * rng.lognormal(-0.045, 0.3, n) / RURAL_HOUSEHOLD_SIZE
+    village = np.clip(np.round(village), 40, 1_100)
+    rural_pop = village[~urban].sum() * RURAL_HOUSEHOLD_SIZE
+    n_urban = max(int(urban.sum()), 1)
+    # Urban grids share what the villages leave, within the 200-500 of practice.
+    mean = (population - rural_pop) / URBAN_HOUSEHOLD_SIZE / n_urban
+    mean = float(np.clip(mean, 240, 440))
+    # A normal spread truncated to 210-490 by redrawing (clipping would pile
+    # grids up at the limits).
+    town = rng.normal(mean, 0.17 * mean, n)
+    for _ in range(20):
+        bad = (town < 210) | (town > 490)
+        if not bad.any():
+            break
+        town[bad] = rng.normal(mean, 0.17 * mean, int(bad.sum()))
+    town = np.clip(np.round(town), 210, 490)
+    return np.where(urban, town, village).astype(int)
 
 
 def _slots(lay: Layout, urban_grid: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -126,9 +180,16 @@ def build_buildings(
     lay
         The unit layout (metres).
     households
-        Household target of each grid (``lay.grids`` order).
+        Household target of each grid (``lay.grids`` order), e.g. from
+        :func:`household_targets`.
     rng
         The random generator.
+
+    Returns
+    -------
+    Buildings
+        Sorted by code: within a grid, numbered north to south in 80 m rows,
+        west to east in a row.
     """
     grids = lay.grids
     n_grids = len(grids)
@@ -185,9 +246,10 @@ def build_buildings(
     order = np.lexsort((x, row, grid))
     serial = np.empty(n, int)
     serial[order] = np.arange(n) - np.searchsorted(grid[order], grid[order]) + 1
-    codes = grids["code"].to_numpy(dtype=object)[grid] + np.char.zfill(
-        serial.astype(str), 3
-    ).astype(object)
+    grid_codes = grids["code"].to_numpy(dtype=object)
+    codes = np.array(
+        [make_code(grid_codes[g], int(k)) for g, k in zip(grid, serial, strict=True)], dtype=object
+    )
     return Buildings(
         geometry=geoms[order],
         grid=grid[order],

@@ -1,4 +1,10 @@
-"""Streets, service facilities and party organisations of the synthetic demo."""
+"""The demo's service facilities: every facility type, denser in the centre than at the edges.
+
+Five-minute facilities are spread over each community by its population
+(villages get at most one, often none: the gaps planners look for),
+subdistrict-level services stand near the subdistrict's seat, and bus stops
+line the main roads.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +12,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap._demo_buildings import Buildings
-from gridmap._demo_geometry import farthest_points
-from gridmap._demo_layout import Layout
+from gridmap.demo.buildings import Buildings
+from gridmap.demo.clustering import farthest_points
+from gridmap.demo.layout import Layout
 from gridmap.schema import FACILITY_TYPES
 
-__all__: list[str] = []
-
-#: Name roots for streets (common, place-neutral words of Chinese street names).
-#: (Every root is two characters: the string is cut in pairs.)
-_ROAD_ROOTS_TEXT = (
-    "人民解放建设和平友谊东风新华中山健康同心龙泉香雪飞虹锦绣幸福长春春晓朝阳"
-    "园丁学府迎宾滨江桃源环城育才丹阳文化青年兴隆振兴国庆五一胜利光明团结前进"
-    "新风富民安康永安民生南湖北山东园西苑翠竹梧桐玉兰桂花丁香枫林松柏荷塘柳湾"
-    "梅溪石桥双桥长乐广场工业科技创业金桥银杏嘉禾瑞丰丰收和顺新村"
-)
-_ROAD_ROOTS: tuple[str, ...] = tuple(
-    _ROAD_ROOTS_TEXT[i : i + 2] for i in range(0, len(_ROAD_ROOTS_TEXT), 2)
-)
+__all__ = ["facility_table"]
 
 
 def _root(name: str) -> str:
@@ -32,67 +26,6 @@ def _root(name: str) -> str:
         if name.endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]
     return name
-
-
-def road_table(lay: Layout, rng: np.random.Generator) -> pd.DataFrame:
-    """The street network: one straight segment per row, noded at every junction.
-
-    A segment's kind follows what it separates: subdistricts → primary,
-    communities → secondary, grids → tertiary, within a grid → residential
-    (or a lane, footway …); in the sparse countryside unclassified roads,
-    tracks and paths.
-    """
-    at = lay.atoms
-    keep = np.flatnonzero(at.road_network)
-    xy = at.road_xy[keep]
-    a, b = at.road_atoms[keep, 0], at.road_atoms[keep, 1]
-    sub_a, sub_b = lay.atom_sub[a], lay.atom_sub[b]
-    comm_a, comm_b = lay.atom_comm[a], lay.atom_comm[b]
-    grid_a, grid_b = lay.atom_grid[a], lay.atom_grid[b]
-    rural = lay.rural_atom[a] & lay.rural_atom[b]
-    n = len(keep)
-    kind = np.full(n, "residential", dtype=object)
-    lane = rng.choice(
-        ["residential", "service", "footway", "living_street", "pedestrian", "steps"],
-        n,
-        p=[0.72, 0.12, 0.08, 0.04, 0.03, 0.01],
-    )
-    kind[:] = lane
-    kind[grid_a != grid_b] = "tertiary"
-    kind[comm_a != comm_b] = "secondary"
-    kind[sub_a != sub_b] = "primary"
-    country = rural & (kind != "primary")
-    kind[country & (kind == "secondary")] = "unclassified"
-    small = country & (kind != "unclassified")
-    kind[small] = rng.choice(["track", "path"], int(small.sum()), p=[0.7, 0.3])
-
-    # Name a street after the pair of units it runs between, so a boundary
-    # street keeps one name along its length.
-    name = np.full(n, None, dtype=object)
-    for k, lo, hi, suffixes in (
-        ("primary", np.minimum(sub_a, sub_b), np.maximum(sub_a, sub_b), ("大道", "路")),
-        ("secondary", np.minimum(comm_a, comm_b), np.maximum(comm_a, comm_b), ("路", "街")),
-        ("unclassified", np.minimum(comm_a, comm_b), np.maximum(comm_a, comm_b), ("线",)),
-        ("tertiary", np.minimum(grid_a, grid_b), np.maximum(grid_a, grid_b), ("巷", "街")),
-    ):
-        m = np.flatnonzero(kind == k)
-        if len(m) == 0:
-            continue
-        pairs, inv = np.unique(np.column_stack([lo[m], hi[m]]), axis=0, return_inverse=True)
-        roots = rng.choice(len(_ROAD_ROOTS), len(pairs))
-        sfx = rng.choice(len(suffixes), len(pairs))
-        labels = np.array(
-            [_ROAD_ROOTS[r] + suffixes[s] for r, s in zip(roots, sfx, strict=True)], dtype=object
-        )
-        name[m] = labels[inv.ravel()]
-    return pd.DataFrame(
-        {
-            "id": [f"R{i + 1:06d}" for i in range(n)],
-            "kind": kind,
-            "name": name,
-            "geometry": shapely.linestrings(xy.reshape(-1, 2, 2)),
-        }
-    )
 
 
 def facility_table(
@@ -116,6 +49,12 @@ def facility_table(
         Residents of each community.
     rng
         The random generator.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``id`` (``F000001`` …, numbered in the schema's order of types),
+        ``type``, ``name`` and the point (metres).
     """
     comms = lay.communities
     subs = lay.subdistricts
@@ -296,93 +235,3 @@ def _bus_stops(lay: Layout, roads: pd.DataFrame, rng: np.random.Generator) -> pd
         tail = "" if c == 0 else "东西南北中"[c - 1] if c <= 5 else f"{c - 4}号"
         out.append(f"{lab}{tail}站")
     return pd.DataFrame({"type": "bus_stop", "name": out, "x": at_xy[:, 0], "y": at_xy[:, 1]})
-
-
-def party_table(
-    lay: Layout,
-    bld: Buildings,
-    grid_pop: np.ndarray,
-    *,
-    branches: int,
-    groups: int,
-    rng: np.random.Generator,
-) -> pd.DataFrame:
-    """Grid party branches, building party groups and party-member central households.
-
-    Parameters
-    ----------
-    lay
-        The unit layout.
-    bld
-        The buildings.
-    grid_pop
-        Residents of each grid.
-    branches, groups
-        How many grid branches and building groups to found.
-    rng
-        The random generator.
-    """
-    grids = lay.grids
-    gcode = grids["code"].to_numpy(dtype=object)
-    gname = grids["name"].to_numpy(dtype=object)
-    n_grids = len(grids)
-    rows: list[tuple[str, str, str, int, float, float]] = []
-
-    # Grid branches: in the grids with most people first (Gumbel top-k draws
-    # a weighted sample without replacement).
-    has_people = np.flatnonzero(grid_pop > 0)
-    key = np.log(grid_pop[has_people] + 1.0) + rng.gumbel(size=len(has_people))
-    branch_grids = np.sort(has_people[np.argsort(-key)[: min(branches, len(has_people))]])
-    geoms = grids["geometry"].to_numpy()
-    bpoint = shapely.get_coordinates(shapely.point_on_surface(geoms[branch_grids]))
-    members = np.clip(
-        np.round(grid_pop[branch_grids] * rng.uniform(0.03, 0.07, len(branch_grids))), 10, 60
-    )
-    for g, (x, y), m in zip(branch_grids, bpoint, members, strict=True):
-        rows.append(("grid_branch", gcode[g], f"{gname[g]}党支部", int(m), x, y))
-
-    # Building groups: in the big residential blocks.
-    res = np.flatnonzero(bld.households > 0)
-    key = np.log(bld.households[res].astype(float)) * 1.5 + rng.gumbel(size=len(res))
-    group_b = np.sort(res[np.argsort(-key)[: min(groups, len(res))]])
-    cen = shapely.get_coordinates(shapely.centroid(bld.geometry))
-    gm = np.clip(np.round(bld.households[group_b] * rng.uniform(0.04, 0.1, len(group_b))), 3, 15)
-    for i, m in zip(group_b, gm, strict=True):
-        serial = int(bld.code[i][-3:])
-        rows.append(
-            (
-                "building_group",
-                bld.code[i],
-                f"{gname[bld.grid[i]]}{serial}栋党小组",
-                int(m),
-                *cen[i],
-            )
-        )
-
-    # Central households: a few per grid with a branch, inside a residential building.
-    first = np.searchsorted(bld.grid, np.arange(n_grids + 1))
-    corners = shapely.get_coordinates(bld.geometry).reshape(-1, 5, 2)
-    for g in branch_grids:
-        mine = np.arange(first[g], first[g + 1])
-        mine = mine[bld.households[mine] > 0]
-        if len(mine) == 0:
-            continue
-        k = min(int(rng.integers(1, 5)), len(mine))
-        for n, i in enumerate(rng.choice(mine, k, replace=False), start=1):
-            # Halfway from the centroid to a corner: inside the footprint.
-            x, y = (cen[i] + corners[i, rng.integers(0, 4)]) / 2
-            rows.append(
-                (
-                    "central_household",
-                    bld.code[i],
-                    f"{gname[g]}党员中心户{n}号",
-                    int(rng.integers(1, 4)),
-                    x,
-                    y,
-                )
-            )
-
-    frame = pd.DataFrame(rows, columns=["kind", "unit_code", "name", "members", "x", "y"])
-    frame.insert(0, "id", [f"P{i + 1:06d}" for i in range(len(frame))])
-    frame["geometry"] = shapely.points(frame["x"].to_numpy(), frame["y"].to_numpy())
-    return frame.drop(columns=["x", "y"])
