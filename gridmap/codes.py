@@ -46,6 +46,7 @@ __all__ = [
     "under",
     "drawn_parent",
     "below",
+    "serials_at",
 ]
 
 #: Width of each level's code.
@@ -318,3 +319,19 @@ def below(level: str) -> str | None:
     """The level below ``level``, or ``None`` below a building (never raises)."""
     i = LEVELS.index(level)
     return LEVELS[i + 1] if i + 1 < len(LEVELS) else None
+
+
+def serials_at(codes: Any, level: str) -> np.ndarray:
+    """Vectorised :func:`serial_of` for codes of ``level``: the digits after the parent's.
+
+    Parameters
+    ----------
+    codes
+        Codes of ``level`` (text; malformed or missing ones give what their
+        digits past the parent's width are, or ``None``).
+    level
+        Their level (not ``district``).
+    """
+    series = pd.Series(np.asarray(codes, dtype=object), dtype="string")
+    cut = series.str.slice(WIDTHS[parent_level(level)])
+    return cut.astype(object).where(cut.notna(), None).to_numpy(dtype=object)

@@ -38,7 +38,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridmap.codes import WIDTHS
+from gridmap.codes import ancestors_at
 from gridmap.crs import STORAGE_CRS
 from gridmap.errors import InputError
 from gridmap.network import (
@@ -526,7 +526,7 @@ def unit_coverage(per_building: pd.DataFrame, buildings: pd.DataFrame, level: st
     hh = households.reindex(cov["code"].to_numpy()).fillna(0).to_numpy(np.int64)
     frame = pd.DataFrame(
         {
-            "code": cov["grid_code"].astype(str).str[: WIDTHS[level]].to_numpy(),
+            "code": ancestors_at(cov["grid_code"].astype(str), level),
             "residents": served,
             "residents_covered": np.where(covered, served, 0),
             "households": hh,

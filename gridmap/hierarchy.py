@@ -32,11 +32,11 @@ import shapely
 
 from gridmap.codes import (
     UNDIVIDED_GRID,
-    WIDTHS,
     ancestor,
     level_of,
     make_code,
     serial_of,
+    under,
     width_of,
 )
 from gridmap.crs import STORAGE_CRS, project, utm_crs_of
@@ -245,8 +245,7 @@ def units_under(layers: dict[str, gpd.GeoDataFrame], code: str, level: str) -> p
     frame = layers[LEVEL_LAYERS[level]]
     if LEVELS.index(level_of(code)) > LEVELS.index(level):
         raise ValueError(f"{code} is below the {level} level")
-    codes = frame["code"].astype("str")
-    return frame[codes.str.startswith(code)] if len(code) < WIDTHS[level] else frame[codes == code]
+    return frame[under(frame["code"], code)]
 
 
 def unit_row(layers: dict[str, gpd.GeoDataFrame], code: str) -> pd.Series:

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gridmap.codes import WIDTHS, level_of
+from gridmap.codes import ancestors_at, level_of, under, width_of
 from gridmap.errors import CodeError
 from gridmap.schema import LEVEL_LAYERS
 
@@ -111,9 +111,9 @@ def party_coverage(layers: Mapping[str, pd.DataFrame], code: str | None = None) 
         check_unit(layers, code)
     prefix = code or ""
     with_district = code is None or level_of(code) == "district"
-    # Cutting every code to the unit's own width groups everything under it
+    # Cutting every code to the unit's own level groups everything under it
     # into one row: the same counting as the per-level table.
-    table = _ratios(_coverage(layers, len(prefix), prefix), with_district)
+    table = _ratios(_coverage(layers, level_of(code) if code else None, prefix), with_district)
     names = MEASURES + (_DISTRICT_MEASURES if with_district else ())
     # Column by column: a row of a mixed table would turn the counts into floats.
     return {name: _py(table[name].iloc[0]) for name in names}
@@ -164,7 +164,7 @@ def party_coverage_table(layers: Mapping[str, pd.DataFrame], level: str) -> pd.D
     if units is None:
         raise CodeError(f"the store has no {LEVEL_LAYERS[level]} layer", "import it first")
     codes = pd.Index(units["code"].astype("str"), name="code")
-    counts = _coverage(layers, WIDTHS[level], "").reindex(codes, fill_value=0)
+    counts = _coverage(layers, level, "").reindex(codes, fill_value=0)
     with_district = level == "district"
     table = _ratios(counts, with_district)
     table.insert(0, "name", units["name"].to_numpy() if "name" in units else None)
@@ -205,13 +205,14 @@ def _under(layers: Mapping[str, pd.DataFrame], name: str, column: str, prefix: s
     frame = layers.get(name)
     if frame is None or column not in frame or not len(frame):
         return pd.DataFrame({column: pd.Series(dtype="str")})
-    codes = frame[column].astype("str")
-    return frame[codes.str.startswith(prefix).fillna(False).to_numpy(dtype=bool)]
+    return frame[under(frame[column], prefix)]
 
 
-def _key(codes: pd.Series, width: int) -> pd.Series:
-    """The code of the unit each row counts for: its code cut to the unit's width."""
-    return codes.astype("str").str[:width]
+def _key(codes: pd.Series, level: str | None) -> pd.Series:
+    """The code of the unit of ``level`` each row counts for (``""``: one unit, everything)."""
+    if level is None:
+        return pd.Series("", index=codes.index)
+    return pd.Series(ancestors_at(codes, level), index=codes.index)
 
 
 def _num(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -221,13 +222,14 @@ def _num(frame: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_numeric(frame[column], errors="coerce").fillna(0.0).astype(float)
 
 
-def _coverage(layers: Mapping[str, pd.DataFrame], width: int, prefix: str) -> pd.DataFrame:
-    """Counts per unit (code cut to ``width``) of everything under ``prefix``."""
+def _coverage(layers: Mapping[str, pd.DataFrame], level: str | None, prefix: str) -> pd.DataFrame:
+    """Counts per unit of ``level`` (``None``: all as one) of everything under ``prefix``."""
     grids = _under(layers, "grids", "code", prefix)
     buildings = _under(layers, "buildings", "code", prefix)
     orgs = _under(layers, "party_orgs", "unit_code", prefix)
     # A unit code shorter than the key (a grid branch, in a table by building)
     # does not count for any unit of that width.
+    width = 0 if level is None else width_of(level)
     orgs = orgs[orgs["unit_code"].astype("str").str.len().to_numpy() >= width]
     kind = orgs["kind"].astype("str") if "kind" in orgs else pd.Series("", index=orgs.index)
     branches = orgs[(kind == "grid_branch").to_numpy()]
@@ -236,14 +238,14 @@ def _coverage(layers: Mapping[str, pd.DataFrame], width: int, prefix: str) -> pd
 
     parts: dict[str, pd.Series] = {}
     gcodes = grids["code"].astype("str")
-    gkey = _key(gcodes, width)
+    gkey = _key(gcodes, level)
     parts["grids"] = gkey.value_counts()
     has_branch = gcodes.isin(set(branches["unit_code"].astype("str")))
     parts["grids_with_branch"] = has_branch.groupby(gkey).sum()
-    parts["branches"] = _key(branches["unit_code"], width).value_counts()
+    parts["branches"] = _key(branches["unit_code"], level).value_counts()
 
     bcodes = buildings["code"].astype("str")
-    bkey = _key(bcodes, width)
+    bkey = _key(bcodes, level)
     if "use" in buildings:
         residential = buildings["use"].astype("str").isin(RESIDENTIAL_USES)
     else:
@@ -251,9 +253,9 @@ def _coverage(layers: Mapping[str, pd.DataFrame], width: int, prefix: str) -> pd
     has_group = bcodes.isin(set(groups["unit_code"].astype("str"))) & residential
     parts["residential_buildings"] = residential.groupby(bkey).sum()
     parts["buildings_with_group"] = has_group.groupby(bkey).sum()
-    parts["building_groups"] = _key(groups["unit_code"], width).value_counts()
-    parts["central_households"] = _key(central["unit_code"], width).value_counts()
-    parts["members"] = _num(branches, "members").groupby(_key(branches["unit_code"], width)).sum()
+    parts["building_groups"] = _key(groups["unit_code"], level).value_counts()
+    parts["central_households"] = _key(central["unit_code"], level).value_counts()
+    parts["members"] = _num(branches, "members").groupby(_key(branches["unit_code"], level)).sum()
     # Households are counted in buildings; a store without buildings falls
     # back on the grids' own figures.
     if len(bcodes):
@@ -261,7 +263,7 @@ def _coverage(layers: Mapping[str, pd.DataFrame], width: int, prefix: str) -> pd
     else:
         parts["households"] = _num(grids, "households").groupby(gkey).sum()
     subs = _under(layers, "subdistricts", "code", prefix)
-    parts["subdistricts"] = _key(subs["code"], width).value_counts()
+    parts["subdistricts"] = _key(subs["code"], level).value_counts()
 
     table = pd.DataFrame(parts).fillna(0)
     table.index = table.index.astype("str")

@@ -53,7 +53,14 @@ import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
 
-from gridmap.codes import UNDIVIDED_GRID, WIDTHS, check_code, parent_level
+from gridmap.codes import (
+    UNDIVIDED_GRID,
+    WIDTHS,
+    ancestors_at,
+    check_code,
+    parent_level,
+    serials_at,
+)
 from gridmap.crs import STORAGE_CRS, to_metric, utm_crs
 from gridmap.errors import CodeError
 from gridmap.i18n import t
@@ -648,14 +655,16 @@ def _check_codes(ctx: _Context, name: str) -> None:
     if level == "district":
         ok = ok & (~codes.str.endswith("00").to_numpy(dtype=bool, na_value=True))
     else:
-        pw = WIDTHS[parent_level(level)]
-        serial_zero = codes.str[pw:].str.fullmatch("0+").to_numpy(dtype=bool, na_value=False)
+        serials = pd.Series(serials_at(codes, level), dtype="string")
+        serial_zero = serials.str.fullmatch("0+").to_numpy(dtype=bool, na_value=False)
         if level != "grid":  # "00" is the undivided grid, a valid serial
             ok = ok & (~serial_zero)
         if lay.parent in frame:
             parents = _texts(frame[lay.parent])
             pcodes = _str_series(frame[lay.parent])
-            same = (codes.str[:pw] == pcodes).to_numpy(dtype=bool, na_value=False)
+            cut = pd.Series(ancestors_at(codes, parent_level(level)), dtype="string")
+            parent_codes = pd.Series(pcodes.to_numpy(), dtype="string")
+            same = cut.eq(parent_codes).fillna(False).to_numpy(dtype=bool)
             ok = ok & (same | pcodes.isna().to_numpy())
     # Missing codes are bad_value findings already; explain each other failure.
     for row in np.flatnonzero(~ok & ~pd.isna(raw)):

@@ -64,7 +64,7 @@ def store(request, demo_path):
 @pytest.mark.parametrize("level", ["district", "subdistrict", "community", "grid"])
 def test_sql_totals_equal_pandas_counts(store, demo_layers, level):
     sql = store.unit_totals(level)
-    expected = _coverage(demo_layers, WIDTHS[level], "")
+    expected = _coverage(demo_layers, level, "")
     expected = expected[expected.index.str.len() == WIDTHS[level]]
     expected = expected.reindex(sql.index, fill_value=0).astype("int64")
     pd.testing.assert_frame_equal(sql[COUNT_COLUMNS], expected[COUNT_COLUMNS], check_names=False)
