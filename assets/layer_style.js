@@ -22,7 +22,9 @@ window.gridmapStyle = {
       // its code: "gm-unit" on the drill-down layer (the one styled through its
       // hideout), "gm-feature" on overlays. Leaflet applies className when the
       // path is created only, which is enough: a layer's geometry is created once.
-      var kind = hideout.styles ? "gm-unit" : "gm-feature";
+      // A layer may name its own kind (the unit's outline: "gm-outline", which
+      // takes no clicks and must not pass for an overlay's feature).
+      var kind = hideout.kind || (hideout.styles ? "gm-unit" : "gm-feature");
       style = Object.assign({}, style, {className: kind + " " + kind + "-" + code});
     }
     return style;

@@ -122,7 +122,11 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
                 zoomToBounds=False,
             ),
             dl.GeoJSON(
-                id=ids.OUTLINE, data=v.outline(src, code, lang), style=_STYLE, interactive=False
+                id=ids.OUTLINE,
+                data=v.outline(src, code, lang),
+                style=_STYLE,
+                hideout={"kind": "gm-outline"},
+                interactive=False,
             ),
             dl.LayerGroup(id=ids.HEATMAP),
             dl.LayerGroup(id=ids.CIRCLES),
