@@ -1030,8 +1030,9 @@ def db_upgrade(store: str | None) -> None:
     lang = _lang()
     if before == after:
         _say("cli.db.current", lang, store=safe_url(store), version=after)
+    elif not before:
+        _say("cli.db.created", lang, store=safe_url(store), after=after)
     else:
-        before = before or t("cli.db.none", lang)
         _say("cli.db.upgraded", lang, store=safe_url(store), before=before, after=after)
 
 

@@ -373,7 +373,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "{store}：数据库结构已从 {before} 升级到 {after}",
         "{store}: schema upgraded from {before} to {after}",
     ),
-    "cli.db.none": ("无", "none"),
+    "cli.db.created": (
+        "{store}：已建立数据库结构（版本 {after}）",
+        "{store}: schema upgraded from none to {after}",
+    ),
     "cli.info.store": ("数据库：{store}", "store: {store}"),
     "cli.info.synthetic": ("合成", "SYNTHETIC"),
     "cli.info.real": ("真实", "real"),

@@ -748,7 +748,7 @@ def test_database_without_postgis_says_to_run_db_upgrade(
         assert rc == 0, err
         rc, out, err = run(capsys, "info", url)
         assert rc == 0, err
-        assert f"store: {url}" in out
+        assert f"数据库：{url}" in out
     finally:
         postgis.drop_database(url)
 
