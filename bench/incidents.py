@@ -167,7 +167,7 @@ def _measure_memory(args: argparse.Namespace) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------
-# The unit-metrics hook (gridmap/incidents.py belongs to another part of issue #5)
+# The unit-metrics hook (gridmap/incidents/metrics.py)
 
 
 def _bench_metrics(n: int = 1_000_000, n_grids: int = 10_000, seed: int = 2) -> dict[str, Any]:
@@ -429,7 +429,7 @@ def main() -> None:
         _row(
             f"unit_metrics, {metrics['incidents'] / 1e6:g}M/year",
             metrics["seconds"],
-            f"({metrics['units']:,} grids; gridmap/incidents.py)",
+            f"({metrics['units']:,} grids; gridmap/incidents/metrics.py)",
             None,
             "<= 0.5 s",
             m_ok,

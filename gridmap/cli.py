@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from gridmap.errors import GridmapError, InputError, render_options
+from gridmap.i18n import label, t
 from gridmap.schema import FACILITY_TYPES, UNIT_MEASURES
 
 __all__ = ["main", "cli"]
@@ -38,8 +39,23 @@ def _store_address(store: str | None) -> str:
     return default
 
 
-def _lang(ctx: click.Context) -> str:
-    return ctx.find_root().obj["lang"]
+def _lang(ctx: click.Context | None = None) -> str:
+    """The language of reports (``--lang``, else GRIDMAP_LANG), for the running command."""
+    return (ctx or click.get_current_context()).find_root().obj["lang"]
+
+
+def _say(key: str, lang: str, **values: object) -> None:
+    """Print the catalogue's text ``key`` in ``lang``, filled with ``values``."""
+    click.echo(t(key, lang).format(**values))
+
+
+def _shown(group: str, identifier: str, lang: str) -> str:
+    """How output names a layer, step or facility type: its label in Chinese.
+
+    English output keeps the identifier a user types (``grids``, ``dispatched``,
+    ``clinic``), as it always has.
+    """
+    return identifier if lang == "en" else label(group, identifier, lang)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -117,20 +133,21 @@ def demo(
     code = resolve_district(district)
     out = out or str(get_settings().demo_path)
     database = check_out(out)
+    lang = _lang(ctx)
     if if_empty and holds_district(out):
-        click.echo(f"{_masked(out)} already holds a district; left as it is (--if-empty)")
+        _say("cli.demo.kept", lang, store=_masked(out))
         return
     # A file is written beside --out and moved onto it once complete, so a failure
     # leaves an earlier store as it was; a database is replaced in one transaction.
     with contextlib.nullcontext(out) if database else _replacing(Path(out)) as target:
         report = write_demo(target, code, seed=seed, progress=not quiet)
     location = _masked(out) if database else str(Path(out).resolve())
-    click.echo(f"demo store: {location}")
-    click.echo(f"district {code} {report.name}, seed {seed}, built in {report.seconds:.1f} s")
-    click.echo("  " + ", ".join(f"{k} {v:,}" for k, v in report.counts.items()))
-    click.echo(
-        f"  residents {report.residents:,} (synthetic: only the boundary and the names are real)"
-    )
+    _say("cli.demo.store", lang, location=location)
+    _say("cli.demo.built", lang, code=code, name=report.name, seed=seed, seconds=report.seconds)
+    sep = "，" if lang == "zh" else ", "
+    counts = report.counts.items()
+    click.echo("  " + sep.join(f"{_shown('layer', k, lang)} {v:,}" for k, v in counts))
+    click.echo("  " + t("cli.demo.residents", lang).format(n=report.residents))
     if not no_serve:
         _serve(out, host="127.0.0.1", port=8050, lang=_lang(ctx), production=False)
 
@@ -191,9 +208,9 @@ def _serve(
     settings = get_settings()
     chosen = pick_basemap(basemap or settings.basemap, settings.tianditu_key)
     shown = _masked(store) if "://" in store else store
-    click.echo(f"dashboard of {shown}: http://{host}:{port}/  (Ctrl+C stops it)")
+    _say("cli.serve.url", lang, store=shown, host=host, port=port)
     if not chosen.offline:
-        click.echo(f"basemap: {chosen.name} tiles (needs the internet)")
+        _say("cli.serve.basemap", lang, name=chosen.name)
     run(store, host=host, port=port, lang=lang, production=production, basemap=chosen)
 
 
@@ -358,7 +375,9 @@ def import_(
         raise
     for note in notes:
         click.echo(f"note: {note}", err=True)
-    click.echo(f"imported {len(frame):,} rows into {layer_name} of {store}")
+    lang = _lang()
+    shown = _shown("layer", layer_name, lang)
+    _say("cli.import.done", lang, n=len(frame), layer=shown, store=store)
 
 
 @cli.command()
@@ -471,7 +490,9 @@ def export(
         with open_store(store) as st:
             frame = st.read(layer_name)
         path = write_layer_file(frame, out, layer=layer_name, fmt=fmt)
-        click.echo(f"exported {len(frame):,} rows of {layer_name} to {path}")
+        lang = _lang(ctx)
+        shown = _shown("layer", layer_name, lang)
+        _say("cli.export.done", lang, n=len(frame), layer=shown, path=path)
     if html_out is not None:
         from layers.folium_map import GROUP_ALIASES, LAYER_GROUPS, store_map, write_html
         from layers.unit_map import MapOptions
@@ -507,9 +528,13 @@ def export(
             groups=drawn.groups,
         )
         size = html_out.stat().st_size
-        click.echo(
-            f"wrote a map of {len(drawn.specs)} layers ({size / 1e6:.1f} MB) to {html_out} "
-            f"({time.perf_counter() - t0:.1f} s)"
+        _say(
+            "cli.export.html",
+            _lang(ctx),
+            n=len(drawn.specs),
+            mb=size / 1e6,
+            path=html_out,
+            seconds=time.perf_counter() - t0,
         )
 
 
@@ -696,40 +721,53 @@ def coverage(
     model = cov.CoverageModel(
         _network_of(roads, store), buildings, ftype, meters=limit, facilities=facilities
     )
-    reach = f"{limit:.0f} m" + (f" ({minutes:g} min)" if minutes is not None else "")
+    lang = _lang()
+    shown_type = _shown("facility", ftype, lang)
+    if minutes is None:
+        reach = t("cli.coverage.reach", lang).format(meters=limit)
+    else:
+        reach = t("cli.coverage.reach_minutes", lang).format(meters=limit, minutes=minutes)
     if suggest is not None:
         sites = cov.suggest_sites(model, suggest)
-        click.echo(f"{ftype}: {len(sites)} suggested site(s), within {reach} along the streets")
-        click.echo(
-            _table(
-                sites[["rank", "gain", "households_gain", "pct_covered_after", "x", "y", "road_id"]]
-            )
-        )
+        _say("cli.coverage.suggested", lang, type=shown_type, n=len(sites), reach=reach)
+        columns = ["rank", "gain", "households_gain", "pct_covered_after", "x", "y", "road_id"]
+        click.echo(_table(sites[columns], lang))
         if out is not None:
             _write_table(sites, out)
-            click.echo(f"wrote {len(sites)} sites to {out}")
+            _say("cli.coverage.wrote_sites", lang, n=len(sites), path=out)
         return
     per_building = model.coverage
     summary = model.summary()
     units = cov.unit_coverage(per_building, buildings, level)
     net = model.network.summary()
     largest = net["component_sizes"][0] / net["nodes"] if net["nodes"] else 0.0
-    click.echo(
-        f"network: {net['nodes']:,} nodes, {net['segments']:,} segments, "
-        f"{net['length_m'] / 1000:,.1f} km; {net['components']} connected piece(s), the largest "
-        f"holding {largest:.1%} of the nodes (each building is measured on the piece it reaches)"
+    _say(
+        "cli.coverage.network",
+        lang,
+        nodes=net["nodes"],
+        segments=net["segments"],
+        km=net["length_m"] / 1000,
+        components=net["components"],
+        largest=largest,
     )
-    click.echo(
-        f"{ftype}: {summary['facilities']} facilities, judged at {reach} along the streets "
-        f"({time.perf_counter() - t0:.1f} s)"
+    _say(
+        "cli.coverage.judged",
+        lang,
+        type=shown_type,
+        facilities=summary["facilities"],
+        reach=reach,
+        seconds=time.perf_counter() - t0,
     )
-    click.echo(
-        f"people served covered: {summary['served_covered']:,} of {summary['served']:,} "
-        f"({summary['pct_served_covered']:.1f}%); buildings covered "
-        f"{summary['buildings_covered']:,} of {summary['buildings']:,}; "
-        "unreachable (over 200 m from a street) "
-        f"{summary['buildings_unreachable']:,} buildings, "
-        f"{summary['facilities_unreachable']:,} facilities"
+    _say(
+        "cli.coverage.covered",
+        lang,
+        covered=summary["served_covered"],
+        served=summary["served"],
+        pct=summary["pct_served_covered"],
+        buildings_covered=summary["buildings_covered"],
+        buildings=summary["buildings"],
+        buildings_unreachable=summary["buildings_unreachable"],
+        facilities_unreachable=summary["facilities_unreachable"],
     )
     shown = units[
         [
@@ -741,16 +779,16 @@ def coverage(
             "pct_buildings",
         ]
     ]
-    click.echo(_table(shown))
+    click.echo(_table(shown, lang))
     if circles is not None:
         _write_circles(model, limit, circles)
-        click.echo(f"wrote the service circles of {summary['facilities']} facilities to {circles}")
+        _say("cli.coverage.wrote_circles", lang, n=summary["facilities"], path=circles)
     if out is not None:
         frame = per_building.copy()
         if out.suffix.lower() == ".gpkg":
             frame = buildings[["geometry"]].join(frame)
         _write_table(frame, out)
-        click.echo(f"wrote {len(frame):,} buildings to {out}")
+        _say("cli.coverage.wrote_buildings", lang, n=len(frame), path=out)
 
 
 def _write_circles(model, limit: float, path: Path) -> None:
@@ -793,10 +831,20 @@ def _network_of(roads, store: str):
     return build_network(roads)
 
 
-def _table(frame) -> str:
-    """A frame as aligned text (numbers rounded for reading, coordinates to 6 decimals)."""
-    coords = {c: "{:.6f}".format for c in ("x", "y") if c in frame}
-    return frame.to_string(index=False, float_format=lambda v: f"{v:,.1f}", formatters=coords)
+def _table(frame, lang: str = "en") -> str:
+    """A frame as aligned text (numbers rounded for reading, coordinates to 6 decimals).
+
+    The headers are the columns' labels in ``lang`` (in English, the column names).
+    """
+    import pandas as pd
+
+    headers = {c: label("column", c, lang) for c in frame.columns}
+    coords = {headers[c]: "{:.6f}".format for c in ("x", "y") if c in frame}
+    # Chinese headers are two columns wide on a terminal: pad them as such.
+    with pd.option_context("display.unicode.east_asian_width", True):
+        return frame.rename(columns=headers).to_string(
+            index=False, float_format=lambda v: f"{v:,.1f}", formatters=coords
+        )
 
 
 def _write_table(frame, out: Path) -> None:
@@ -902,12 +950,13 @@ def incidents_import(
             )
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
-    click.echo(f"imported {len(result.good):,} incidents into {store}")
+    lang = _lang()
+    _say("cli.incidents.imported", lang, n=len(result.good), store=store)
     if len(result.rejects):
         target = report or file.with_name(file.stem + ".rejects.csv")
         write_reject_report(result.rejects, target)
         rows = result.rejects["row"].nunique()
-        click.echo(f"rejected {rows:,} row(s): see {target}")
+        _say("cli.incidents.rejected", lang, n=rows, path=target)
 
 
 @incidents.command("move")
@@ -987,8 +1036,13 @@ def incidents_move(
                 satisfaction=satisfaction,
             )
         st.move_incident(new, events, expected_version=int(row["version"]))
-    moves = ", ".join(f"{e['from_step']} → {e['to_step']}" for e in events)
-    click.echo(f"incident {incident_id}: {moves} (version {int(row['version']) + 1})")
+    lang = _lang()
+    sep = "，" if lang == "zh" else ", "
+    moves = sep.join(
+        f"{_shown('step', e['from_step'], lang)} → {_shown('step', e['to_step'], lang)}"
+        for e in events
+    )
+    _say("cli.incidents.moved", lang, id=incident_id, moves=moves, version=int(row["version"]) + 1)
 
 
 # -- db ---------------------------------------------------------------------
@@ -1013,13 +1067,16 @@ def db_upgrade(store: str | None) -> None:
     store = _store_address(store)
     if not is_database_url(store):
         open_store(store, create=True).close()
-        click.echo(f"{store}: a GeoPackage store has no migrations; it is ready")
+        _say("cli.db.gpkg", _lang(), store=store)
         return
     before, after = upgrade(store)
+    lang = _lang()
     if before == after:
-        click.echo(f"{safe_url(store)}: schema already at version {after}; nothing to do")
+        _say("cli.db.current", lang, store=safe_url(store), version=after)
+    elif not before:
+        _say("cli.db.created", lang, store=safe_url(store), after=after)
     else:
-        click.echo(f"{safe_url(store)}: schema upgraded from {before or 'none'} to {after}")
+        _say("cli.db.upgraded", lang, store=safe_url(store), before=before, after=after)
 
 
 # -- stats / info -----------------------------------------------------------
@@ -1056,16 +1113,25 @@ def info(store: str) -> None:
     with open_store(store) as st:
         counts = st.counts()
         meta = st.read("metadata").set_index("layer")
-    click.echo(f"store: {store}")
+    lang = _lang()
+    _say("cli.info.store", lang, store=store)
     for name, n in counts.items():
         if name == "metadata":
             continue
-        line = f"  {name:<16}{n:>10,}"
+        line = f"  {_ljust(_shown('layer', name, lang), 16)}{n:>10,}"
         if name in meta.index:
             row = meta.loc[name]
-            flag = "SYNTHETIC" if row["synthetic"] else "real"
+            flag = t("cli.info.synthetic" if row["synthetic"] else "cli.info.real", lang)
             line += f"  [{flag}] {row['source']} ({row['licence']})"
         click.echo(line)
+
+
+def _ljust(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal columns (a Chinese character takes two)."""
+    import unicodedata
+
+    used = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(width - used, 0)
 
 
 def _json_default(value: object) -> object:

@@ -264,6 +264,126 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "此处无法显示（内部错误，已记录，编号 {ref}）",
         "This part cannot be shown (an internal error, logged as {ref})",
     ),
+    # What the commands print (gridmap.cli): templates filled with str.format.
+    # English output names layers, steps and facility types by the identifiers a
+    # user types; Chinese output by their labels above.
+    "cli.demo.kept": (
+        "{store} 中已有区级数据，保持不变（--if-empty）",
+        "{store} already holds a district; left as it is (--if-empty)",
+    ),
+    # `tests/conftest.py` finds the store's path on this line, in either language.
+    "cli.demo.store": ("演示数据库：{location}", "demo store: {location}"),
+    "cli.demo.built": (
+        "{name}（{code}），随机种子 {seed}，生成用时 {seconds:.1f} 秒",
+        "district {code} {name}, seed {seed}, built in {seconds:.1f} s",
+    ),
+    "cli.demo.residents": (
+        "常住人口 {n:,}（合成数据：仅区界和名称为真实数据）",
+        "residents {n:,} (synthetic: only the boundary and the names are real)",
+    ),
+    "cli.serve.url": (
+        "{store} 的数据看板：http://{host}:{port}/ （按 Ctrl+C 停止）",
+        "dashboard of {store}: http://{host}:{port}/  (Ctrl+C stops it)",
+    ),
+    "cli.serve.basemap": (
+        "底图：{name} 瓦片（需要联网）",
+        "basemap: {name} tiles (needs the internet)",
+    ),
+    "cli.import.done": (
+        "已导入 {n:,} 条记录到 {store} 的{layer}图层",
+        "imported {n:,} rows into {layer} of {store}",
+    ),
+    "cli.export.done": (
+        "已导出{layer}图层 {n:,} 条记录到 {path}",
+        "exported {n:,} rows of {layer} to {path}",
+    ),
+    "cli.export.html": (
+        "已写出含 {n} 个图层的地图（{mb:.1f} MB）到 {path}（用时 {seconds:.1f} 秒）",
+        "wrote a map of {n} layers ({mb:.1f} MB) to {path} ({seconds:.1f} s)",
+    ),
+    "cli.coverage.network": (
+        "路网：{nodes:,} 个节点，{segments:,} 条路段，{km:,.1f} 公里；{components} 个连通片，"
+        "最大的一片含 {largest:.1%} 的节点（各楼栋在其可达的连通片上测算）",
+        "network: {nodes:,} nodes, {segments:,} segments, {km:,.1f} km; {components} connected "
+        "piece(s), the largest holding {largest:.1%} of the nodes (each building is measured "
+        "on the piece it reaches)",
+    ),
+    "cli.coverage.reach": ("{meters:.0f} 米", "{meters:.0f} m"),
+    "cli.coverage.reach_minutes": (
+        "{meters:.0f} 米（{minutes:g} 分钟）",
+        "{meters:.0f} m ({minutes:g} min)",
+    ),
+    "cli.coverage.judged": (
+        "{type}：{facilities} 处设施，按沿街步行 {reach}测算（用时 {seconds:.1f} 秒）",
+        "{type}: {facilities} facilities, judged at {reach} along the streets ({seconds:.1f} s)",
+    ),
+    "cli.coverage.covered": (
+        "服务人口覆盖：{served:,} 人中 {covered:,} 人（{pct:.1f}%）；楼栋覆盖：{buildings:,} 栋中 "
+        "{buildings_covered:,} 栋；不可达（距道路超过 200 米）：楼栋 {buildings_unreachable:,} 栋，"
+        "设施 {facilities_unreachable:,} 处",
+        "people served covered: {covered:,} of {served:,} ({pct:.1f}%); buildings covered "
+        "{buildings_covered:,} of {buildings:,}; unreachable (over 200 m from a street) "
+        "{buildings_unreachable:,} buildings, {facilities_unreachable:,} facilities",
+    ),
+    "cli.coverage.suggested": (
+        "{type}：建议新增 {n} 处选址（沿街步行 {reach}以内）",
+        "{type}: {n} suggested site(s), within {reach} along the streets",
+    ),
+    "cli.coverage.wrote_sites": ("已写出 {n} 处选址到 {path}", "wrote {n} sites to {path}"),
+    "cli.coverage.wrote_circles": (
+        "已写出 {n} 处设施的服务圈到 {path}",
+        "wrote the service circles of {n} facilities to {path}",
+    ),
+    "cli.coverage.wrote_buildings": (
+        "已写出 {n:,} 栋楼栋的覆盖情况到 {path}",
+        "wrote {n:,} buildings to {path}",
+    ),
+    # Column headers of the printed tables; the English ones are the column names
+    # of the file --out writes.
+    "column.code": ("编码", "code"),
+    "column.residents": ("服务人口", "residents"),
+    "column.residents_covered": ("覆盖人口", "residents_covered"),
+    "column.pct_residents": ("人口覆盖率%", "pct_residents"),
+    "column.pct_households": ("户覆盖率%", "pct_households"),
+    "column.pct_buildings": ("楼栋覆盖率%", "pct_buildings"),
+    "column.rank": ("序号", "rank"),
+    "column.gain": ("新增覆盖人口", "gain"),
+    "column.households_gain": ("新增覆盖户数", "households_gain"),
+    "column.pct_covered_after": ("新增后覆盖率%", "pct_covered_after"),
+    "column.x": ("经度", "x"),
+    "column.y": ("纬度", "y"),
+    "column.road_id": ("道路编号", "road_id"),
+    "cli.incidents.imported": (
+        "已导入 {n:,} 件事件到 {store}",
+        "imported {n:,} incidents into {store}",
+    ),
+    "cli.incidents.rejected": (
+        "{n:,} 行未导入：见 {path}",
+        "rejected {n:,} row(s): see {path}",
+    ),
+    "cli.incidents.moved": (
+        "事件 {id}：{moves}（版本 {version}）",
+        "incident {id}: {moves} (version {version})",
+    ),
+    "cli.db.gpkg": (
+        "{store}：GeoPackage 数据库无需迁移，已可使用",
+        "{store}: a GeoPackage store has no migrations; it is ready",
+    ),
+    "cli.db.current": (
+        "{store}：数据库结构已是版本 {version}，无需升级",
+        "{store}: schema already at version {version}; nothing to do",
+    ),
+    "cli.db.upgraded": (
+        "{store}：数据库结构已从 {before} 升级到 {after}",
+        "{store}: schema upgraded from {before} to {after}",
+    ),
+    "cli.db.created": (
+        "{store}：已建立数据库结构（版本 {after}）",
+        "{store}: schema upgraded from none to {after}",
+    ),
+    "cli.info.store": ("数据库：{store}", "store: {store}"),
+    "cli.info.synthetic": ("合成", "SYNTHETIC"),
+    "cli.info.real": ("真实", "real"),
 }
 
 

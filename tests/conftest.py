@@ -67,9 +67,14 @@ def demo_path(demo_run, tmp_path_factory):
     """The path of the session's demo store (do not modify it: copy it)."""
     from pathlib import Path
 
+    from gridmap.i18n import LANGS, t
+
+    # The line saying where the store is, in whichever language the demo printed.
+    prefixes = [t("cli.demo.store", lang).split("{location}")[0] for lang in LANGS]
     for line in demo_run[1].splitlines():
-        if line.startswith("demo store: "):
-            return Path(line.removeprefix("demo store: "))
+        for prefix in prefixes:
+            if line.startswith(prefix):
+                return Path(line.removeprefix(prefix))
     raise AssertionError(f"`gridmap demo` did not say where the store is:\n{demo_run[1]}")
 
 

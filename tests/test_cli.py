@@ -82,7 +82,9 @@ def test_demo_says_where_it_is_and_labels_synthetic(demo_run, demo_path):
     rc, out = demo_run
     assert rc == 0
     assert str(demo_path.resolve()) in out
-    assert "synthetic" in out
+    # Chinese by default, layers by their labels.
+    assert f"演示数据库：{demo_path.resolve()}" in out
+    assert "合成数据" in out and "楼栋 " in out and "北湖区（431002）" in out
     st = open_store(demo_path)
     meta = st.read("metadata").set_index("layer")
     assert not meta.loc["districts", "synthetic"]
@@ -109,8 +111,56 @@ def test_demo_counts_are_realistic(demo_path):
 def test_info_lists_layers_with_provenance(capsys, demo_path):
     rc, out, _ = run(capsys, "info", demo_path)
     assert rc == 0
+    assert f"数据库：{demo_path}" in out
+    assert "[合成]" in out and "[真实]" in out and "  网格 " in out
+    rc, out, _ = run(capsys, "--lang", "en", "info", demo_path)
+    assert rc == 0
+    assert f"store: {demo_path}" in out
     assert "SYNTHETIC" in out
     assert "real" in out
+    assert "  grids " in out
+
+
+def test_gridmap_lang_sets_the_language(capsys, demo_path, monkeypatch):
+    from gridmap.settings import get_settings
+
+    monkeypatch.setenv("GRIDMAP_LANG", "en")
+    get_settings.cache_clear()
+    try:
+        rc, out, _ = run(capsys, "info", demo_path)
+        rc_zh, out_zh, _ = run(capsys, "--lang", "zh", "info", demo_path)  # the flag wins
+    finally:
+        get_settings.cache_clear()
+    assert rc == rc_zh == 0
+    assert "SYNTHETIC" in out and "[合成]" in out_zh
+
+
+def test_demo_if_empty_leaves_a_store_alone_in_both_languages(capsys, store):
+    before = digest(store)
+    rc, out, _ = run(capsys, "demo", "--out", store, "--if-empty", "--no-serve", "-q")
+    assert rc == 0 and "已有区级数据，保持不变" in out
+    rc, out, _ = run(capsys, "--lang", "en", "demo", "--out", store, "--if-empty", "--no-serve")
+    assert rc == 0 and "already holds a district; left as it is (--if-empty)" in out
+    assert digest(store) == before
+
+
+def test_serve_says_where_the_dashboard_is(capsys, demo_path, monkeypatch):
+    import gridmap.app
+
+    started = []
+    monkeypatch.setattr(gridmap.app, "run", lambda store, **kw: started.append((store, kw)))
+    rc, out, _ = run(capsys, "serve", demo_path, "--port", "8123")
+    assert rc == 0 and f"{demo_path} 的数据看板：http://127.0.0.1:8123/" in out
+    rc, out, _ = run(capsys, "--lang", "en", "serve", demo_path, "--port", "8123")
+    assert rc == 0 and f"dashboard of {demo_path}: http://127.0.0.1:8123/" in out
+    assert [kw["lang"] for _, kw in started] == ["zh", "en"]
+
+
+def test_db_upgrade_of_a_geopackage(capsys, tmp_path):
+    rc, out, _ = run(capsys, "db", "upgrade", tmp_path / "a.gpkg")
+    assert rc == 0 and "GeoPackage 数据库无需迁移" in out
+    rc, out, _ = run(capsys, "--lang", "en", "db", "upgrade", tmp_path / "a.gpkg")
+    assert rc == 0 and "a GeoPackage store has no migrations; it is ready" in out
 
 
 def test_demo_unknown_district(capsys, tmp_path):
@@ -199,19 +249,21 @@ def district_store(demo_path, tmp_path) -> Path:
 
 def test_import_csv_then_export_round_trip(capsys, district_store, one_grid, tmp_path):
     src = _grids_csv(tmp_path / "grids.csv", [one_grid])
-    rc, _, err = run(
+    rc, out, err = run(
         capsys, "import", district_store, src, "--layer", "grids", "--crs", "EPSG:4326"
     )
     assert rc == 0, err
+    assert f"已导入 1 条记录到 {district_store} 的网格图层" in out
     for ext in ("gpkg", "geojson", "csv"):
         out_file = tmp_path / f"grids.{ext}"
-        rc, _, err = run(capsys, "export", district_store, "--layer", "grids", "--out", out_file)
+        rc, out, err = run(capsys, "export", district_store, "--layer", "grids", "--out", out_file)
         assert rc == 0, err
+        assert "已导出网格图层 1 条记录" in out
         again = tmp_path / f"again-{ext}.gpkg"
-        rc, _, err = run(
-            capsys, "import", again, out_file, "--layer", "grids", "--crs", "EPSG:4326"
-        )
+        args = ["import", again, out_file, "--layer", "grids", "--crs", "EPSG:4326"]
+        rc, out, err = run(capsys, "--lang", "en", *args)
         assert rc == 0, err
+        assert f"imported 1 rows into grids of {again}" in out
         a = open_store(district_store).read("grids")
         b = open_store(again).read("grids")
         pd.testing.assert_frame_equal(a.drop(columns="geometry"), b.drop(columns="geometry"))
@@ -351,7 +403,10 @@ def test_export_opens_in_ogrinfo(capsys, demo_path, tmp_path, require_tool):
 
 def test_export_csv_keeps_codes_as_text(capsys, demo_path, tmp_path):
     out = tmp_path / "buildings.csv"
-    assert run(capsys, "export", demo_path, "--layer", "buildings", "--out", out)[0] == 0
+    rc, text, _ = run(
+        capsys, "--lang", "en", "export", demo_path, "--layer", "buildings", "--out", out
+    )
+    assert rc == 0 and f"rows of buildings to {out}" in text
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: spreadsheets read the Chinese right
     back = pd.read_csv(out, dtype=str, encoding="utf-8-sig")
@@ -374,7 +429,9 @@ def test_stats_of_the_district_and_a_grid(capsys, demo_path):
         buildings.loc[buildings["grid_code"] == grid, "population"].sum()
     )
     rc, out, _ = run(capsys, "stats", demo_path)
-    assert rc == 0 and "北湖区" in out
+    assert rc == 0 and "北湖区" in out and "常住人口" in out
+    rc, out, _ = run(capsys, "--lang", "en", "stats", demo_path)
+    assert rc == 0 and "北湖区" in out and "residents" in out and "常住人口" not in out
 
 
 def test_stats_unknown_unit(capsys, demo_path):

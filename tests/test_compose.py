@@ -95,7 +95,7 @@ def test_start_script_migrates_loads_the_demo_once_and_serves(postgis_url):
         page = _wait_served(first, url)
     finally:
         out = _stop(first)
-    assert "schema upgraded from none to" in out
+    assert "已建立数据库结构" in out  # the container speaks Chinese, as the CLI does by default
     assert "_dash-config" in page  # the Dash app, served by waitress
     with open_store(postgis_url) as st:
         counts = st.counts()
@@ -105,6 +105,6 @@ def test_start_script_migrates_loads_the_demo_once_and_serves(postgis_url):
         _wait_served(again, url)
     finally:
         out = _stop(again)
-    assert "nothing to do" in out and "left as it is" in out
+    assert "无需升级" in out and "保持不变" in out
     with open_store(postgis_url) as st:
         assert st.counts() == counts

@@ -22,7 +22,9 @@ def test_coverage_prints_units_and_writes_every_building(capsys, demo_path, tmp_
     out = tmp_path / "clinic.csv"
     rc, text, err = run(capsys, "coverage", demo_path, "--type", "clinic", "--out", out)
     assert rc == 0, err
-    assert "300 m" in text and "431002001" in text
+    # Chinese by default: the type's label, metres as 米, the table's headers.
+    assert "社区卫生服务站：" in text and "沿街步行 300 米" in text and "431002001" in text
+    assert "人口覆盖率%" in text and "已写出" in text
     per = pd.read_csv(out, dtype={"code": str, "grid_code": str}, encoding="utf-8-sig")
     buildings = open_store(demo_path).read("buildings", columns=["code", "population"])
     assert len(per) == len(buildings)
@@ -31,7 +33,7 @@ def test_coverage_prints_units_and_writes_every_building(capsys, demo_path, tmp_
     assert (per.loc[covered, "distance_m"] <= 300).all()
     assert per.loc[~covered, "distance_m"].isna().all()
     share = per.loc[covered, "served"].sum() / per["served"].sum()
-    assert f"({100 * share:.1f}%)" in text
+    assert f"（{100 * share:.1f}%）" in text
 
 
 def test_minutes_with_the_age_friendly_speed(capsys, demo_path):
@@ -49,16 +51,38 @@ def test_minutes_with_the_age_friendly_speed(capsys, demo_path):
         "district",
     )
     assert rc == 0
-    assert "450 m (10 min)" in text
+    assert "450 米（10 分钟）" in text
+    rc, text, _ = run(
+        capsys,
+        "--lang",
+        "en",
+        "coverage",
+        demo_path,
+        "--type",
+        "elderly_daycare",
+        "--minutes",
+        "10",
+        "--speed",
+        "age_friendly",
+        "--level",
+        "district",
+    )
+    assert rc == 0
+    assert "elderly_daycare: " in text and "450 m (10 min)" in text
+    assert "people served covered:" in text and "pct_residents" in text
 
 
 def test_suggest_sites(capsys, demo_path, tmp_path):
     out = tmp_path / "sites.gpkg"
     rc, text, err = run(
-        capsys, "coverage", demo_path, "--type", "kindergarten", "--suggest", "3", "--out", out
-    )
+        capsys, "--lang", "en", "coverage", demo_path, "--type", "kindergarten", "--suggest", "3",
+        "--out", out,
+    )  # fmt: skip
     assert rc == 0, err
-    assert "3 suggested site(s)" in text
+    assert "3 suggested site(s)" in text and "households_gain" in text
+    rc, text, err = run(capsys, "coverage", demo_path, "--type", "kindergarten", "--suggest", "2")
+    assert rc == 0, err
+    assert "幼儿园：建议新增 2 处选址" in text and "新增覆盖人口" in text
     sites = gpd.read_file(out)
     assert list(sites["rank"]) == [1, 2, 3]
     assert sites["gain"].is_monotonic_decreasing
@@ -95,7 +119,7 @@ def test_stats_gain_the_life_circle_figures(capsys, demo_path):
     assert rc == 0
     figures = json.loads(text)["coverage"]
     rc, text, _ = run(capsys, "coverage", demo_path, "--type", "clinic", "--level", "district")
-    assert f"({100 * figures['clinic_share']:.1f}%)" in text
+    assert f"（{100 * figures['clinic_share']:.1f}%）" in text
     assert 0 <= figures["life_circle_all_share"] <= 1
     assert 0 <= figures["life_circle_mean"] <= 6
     rc, text, _ = run(capsys, "stats", demo_path)

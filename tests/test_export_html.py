@@ -196,7 +196,9 @@ def test_export_one_subdistrict_in_english(tmp_path, demo_path, chromium):
 
 @pytest.mark.slow
 def test_export_only_the_grids_layer_and_data_export_unchanged(tmp_path, demo_path, capsys):
+    capsys.readouterr()
     out = export(tmp_path, demo_path, "--layers", "grids", name="grids.html")
+    assert "个图层的地图" in capsys.readouterr().out
     page = out.read_text(encoding="utf-8")
     assert page.count("L.geoJson(") == 2  # the boundary and the units
     assert "街道户数（户）" in page and "网格党支部覆盖" not in page
@@ -208,6 +210,11 @@ def test_export_only_the_grids_layer_and_data_export_unchanged(tmp_path, demo_pa
     assert main(["export", str(demo_path), "--html", str(out), "--unit", "431002999"]) == 2
     assert "431002999" in capsys.readouterr().err
     assert main(["export", str(demo_path)]) == 2
+    capsys.readouterr()
+    en = tmp_path / "grids-en.html"
+    args = ["--lang", "en", "export", str(demo_path), "--html", str(en), "--layers", "grids"]
+    assert main(args) == 0
+    assert "wrote a map of 2 layers" in capsys.readouterr().out
     # The data export still works as before, alone or with --html.
     csv = tmp_path / "grids.csv"
     assert main(["export", str(demo_path), "--layer", "grids", "--out", str(csv)]) == 0

@@ -60,7 +60,7 @@ def test_good_rows_go_in_and_bad_rows_to_the_report(capsys, store, tmp_path):
     before = open_store(store).counts()
     rc, out, err = run(capsys, "incidents", "import", store, feed)
     assert rc == 0, err
-    assert f"imported {good:,} incidents" in out
+    assert f"已导入 {good:,} 件事件" in out and "4 行未导入" in out
     report = pd.read_csv(tmp_path / "hotline.rejects.csv", encoding="utf-8-sig", dtype=str)
     assert set(report["id"]) == {"B1", "B2", "B3", "H00001"}
     assert set(report["row"].astype(int)) == {good + 1, good + 2, good + 3, good + 4}
@@ -69,6 +69,13 @@ def test_good_rows_go_in_and_bad_rows_to_the_report(capsys, store, tmp_path):
     assert after["incident_events"] == before["incident_events"] + good
     new = open_store(store).read("incidents", where={"id": ["H00000", "H00005"]})
     assert new["grid_code"].str.len().eq(14).all()  # the grid comes from the location
+    # Again, in English: every id is taken now, so every row goes to the report.
+    again = tmp_path / "again.csv"
+    rc, out, err = run(
+        capsys, "--lang", "en", "incidents", "import", store, feed, "--report", again
+    )
+    assert rc == 0, err
+    assert "imported 0 incidents" in out and f"rejected {good + 4} row(s): see {again}" in out
 
 
 def test_strict_imports_nothing(capsys, store, tmp_path):
@@ -95,9 +102,14 @@ def test_move_through_the_loop(capsys, store):
         ("--to", "closed", "--closed-level", "grid"),
         ("--to", "evaluated", "--satisfaction", "satisfied"),
     ]
-    for args in steps:
-        rc, _, err = run(capsys, "incidents", "move", store, cid, *args, "--actor", "测试")
+    for i, args in enumerate(steps):
+        lang = ["--lang", "en"] if i % 2 else []
+        rc, out, err = run(capsys, *lang, "incidents", "move", store, cid, *args, "--actor", "测试")
         assert rc == 0, err
+        if i == 0:
+            assert out.strip() == f"事件 {cid}：案卷建立 → 任务派遣（版本 {version + 1}）"
+        elif i == 1:
+            assert out.strip() == f"incident {cid}: dispatched → dispatched (version {version + 2})"
     row = open_store(store).read("incidents", where={"id": cid}).iloc[0]
     assert row["step"] == "evaluated" and row["version"] == version + len(steps)
     assert row["transfer_count"] == case["transfer_count"] + 1 and row["whistled"]

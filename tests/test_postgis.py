@@ -164,7 +164,7 @@ def demo_db(postgis) -> Iterator[DemoDatabase]:
     """One PostGIS database holding the demo, loaded through the CLI; read-only for tests."""
     url = postgis.create_database()
     result = subprocess.run(
-        [GRIDMAP, "demo", "--out", url, "--no-serve", "-q"],
+        [GRIDMAP, "--lang", "en", "demo", "--out", url, "--no-serve", "-q"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -266,12 +266,12 @@ def test_store_argument_defaults_to_gridmap_database_url(
     capsys: pytest.CaptureFixture[str], database_env: str, tmp_path: Path
 ) -> None:
     """With GRIDMAP_DATABASE_URL set, info, export and stats work without a STORE."""
-    rc, out, err = run(capsys, "info")
+    rc, out, err = run(capsys, "--lang", "en", "info")
     assert rc == 0, err
     assert f"store: {database_env}" in out
     rc, out, err = run(capsys, "export", "--layer", "grids", "--out", tmp_path / "g.csv")
     assert rc == 0, err
-    assert "exported 581 rows of grids" in out
+    assert "已导出网格图层 581 条记录" in out
     rc, out, err = run(capsys, "stats", "--json")
     assert rc == 0, err
     assert json.loads(out)
@@ -309,7 +309,7 @@ def test_db_upgrade_creates_the_schema_and_a_second_run_changes_nothing(
     capsys: pytest.CaptureFixture[str], postgis_url: str
 ) -> None:
     """`gridmap db upgrade` builds the schema; run again it is a no-op (no DDL, no write)."""
-    rc, out, err = run(capsys, "db", "upgrade", postgis_url)
+    rc, out, err = run(capsys, "--lang", "en", "db", "upgrade", postgis_url)
     assert rc == 0, err
     assert f"upgraded from none to {HEAD_REVISION}" in out
     with open_store(postgis_url) as st:
@@ -321,7 +321,7 @@ def test_db_upgrade_creates_the_schema_and_a_second_run_changes_nothing(
 
     rc, out, err = run(capsys, "db", "upgrade", postgis_url)
     assert rc == 0, err
-    assert "nothing to do" in out
+    assert f"数据库结构已是版本 {HEAD_REVISION}，无需升级" in out
     assert query(postgis_url, _CATALOG) == catalog
     assert query(postgis_url, "SELECT version_num, xmin::text FROM alembic_version") == version
 
@@ -748,7 +748,7 @@ def test_database_without_postgis_says_to_run_db_upgrade(
         assert rc == 0, err
         rc, out, err = run(capsys, "info", url)
         assert rc == 0, err
-        assert f"store: {url}" in out
+        assert f"数据库：{url}" in out
     finally:
         postgis.drop_database(url)
 
