@@ -8,12 +8,9 @@ exits with 1 when the store has errors.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -233,30 +230,15 @@ def _masked(url: str) -> str:
     return safe_url(url)
 
 
-@contextlib.contextmanager
-def _replacing(out: Path) -> Iterator[Path]:
-    """A temporary path beside ``out``, moved onto ``out`` only if the block succeeds.
-
-    Whatever fails half way, ``out`` is left as it was and no temporary file remains.
-    The temporary name keeps the suffix, so GDAL picks the same driver.
-    """
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _write_new_gpkg(out: Path, layers: dict, metadata: list, progress) -> None:
     """Write a whole new GeoPackage beside ``out`` and move it into place when complete.
 
     A failure leaves any earlier file at ``out`` as it was.
     """
+    from gridmap.io.atomic import atomic_path
     from gridmap.store.gpkg import GeoPackageStore
 
-    with _replacing(out) as tmp:
+    with atomic_path(out) as tmp:
         store = GeoPackageStore(tmp, create=True)
         store.write(layers, mode="replace", metadata=metadata, progress=progress)
 
@@ -714,6 +696,7 @@ def _write_circles(model, limit: float, path: Path) -> None:
     import geopandas as gpd
     import shapely
 
+    from gridmap.io.atomic import atomic_path
     from gridmap.network import service_areas, snap
 
     if path.suffix.lower() != ".gpkg":
@@ -731,7 +714,7 @@ def _write_circles(model, limit: float, path: Path) -> None:
         geometry=[shapely.union_all(areas)],
         crs=model.network.crs,
     ).to_crs("EPSG:4326")
-    with _replacing(path) as tmp:
+    with atomic_path(path) as tmp:
         each.to_file(tmp, layer="service_circles", driver="GPKG")
         merged.to_file(tmp, layer="service_circles_merged", driver="GPKG", mode="a")
 
@@ -761,12 +744,14 @@ def _write_table(frame, out: Path) -> None:
 
     import geopandas as gpd
 
+    from gridmap.io.atomic import atomic_path
+
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".gpkg"):
         raise InputError(f"--out {out}: write a .csv or a .gpkg file", field="--out")
     if not out.parent.exists():
         raise InputError(f"the folder of --out {out} does not exist", hint="create it first")
-    with _replacing(out) as tmp:
+    with atomic_path(out) as tmp:
         if suffix == ".csv":
             plain = frame.drop(columns="geometry", errors="ignore")
             plain.to_csv(tmp, index=False, encoding="utf-8-sig", quoting=csv.QUOTE_NONNUMERIC)
@@ -861,7 +846,7 @@ def incidents_import(
     click.echo(f"imported {len(result.good):,} incidents into {store}")
     if len(result.rejects):
         target = report or file.with_name(file.stem + ".rejects.csv")
-        write_reject_report(result.rejects, target)
+        write_reject_report(result.rejects, target, flags=_flags())
         rows = result.rejects["row"].nunique()
         click.echo(f"rejected {rows:,} row(s): see {target}")
 
