@@ -8,12 +8,9 @@ exits with 1 when the store has errors.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -137,10 +134,9 @@ def demo(
     if if_empty and holds_district(out):
         _say("cli.demo.kept", lang, store=_masked(out))
         return
-    # A file is written beside --out and moved onto it once complete, so a failure
-    # leaves an earlier store as it was; a database is replaced in one transaction.
-    with contextlib.nullcontext(out) if database else _replacing(Path(out)) as target:
-        report = write_demo(target, code, seed=seed, progress=not quiet)
+    # A failure leaves an earlier store as it was (a file is written beside --out
+    # and moved onto it once complete; a database is replaced in one transaction).
+    report = write_demo(out, code, seed=seed, progress=not quiet)
     location = _masked(out) if database else str(Path(out).resolve())
     _say("cli.demo.store", lang, location=location)
     _say("cli.demo.built", lang, code=code, name=report.name, seed=seed, seconds=report.seconds)
@@ -218,22 +214,6 @@ def _masked(url: str) -> str:
     from gridmap.store.postgis import safe_url
 
     return safe_url(url)
-
-
-@contextlib.contextmanager
-def _replacing(out: Path) -> Iterator[Path]:
-    """A temporary path beside ``out``, moved onto ``out`` only if the block succeeds.
-
-    Whatever fails half way, ``out`` is left as it was and no temporary file remains.
-    The temporary name keeps the suffix, so GDAL picks the same driver.
-    """
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 # -- validate ---------------------------------------------------------------
@@ -796,6 +776,7 @@ def _write_circles(model, limit: float, path: Path) -> None:
     import geopandas as gpd
     import shapely
 
+    from gridmap.io.atomic import atomic_path
     from gridmap.network import service_areas, snap
 
     if path.suffix.lower() != ".gpkg":
@@ -813,7 +794,7 @@ def _write_circles(model, limit: float, path: Path) -> None:
         geometry=[shapely.union_all(areas)],
         crs=model.network.crs,
     ).to_crs("EPSG:4326")
-    with _replacing(path) as tmp:
+    with atomic_path(path) as tmp:
         each.to_file(tmp, layer="service_circles", driver="GPKG")
         merged.to_file(tmp, layer="service_circles_merged", driver="GPKG", mode="a")
 
@@ -853,12 +834,14 @@ def _write_table(frame, out: Path) -> None:
 
     import geopandas as gpd
 
+    from gridmap.io.atomic import atomic_path
+
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".gpkg"):
         raise InputError(f"--out {out}: write a .csv or a .gpkg file", field="--out")
     if not out.parent.exists():
         raise InputError(f"the folder of --out {out} does not exist", hint="create it first")
-    with _replacing(out) as tmp:
+    with atomic_path(out) as tmp:
         if suffix == ".csv":
             plain = frame.drop(columns="geometry", errors="ignore")
             plain.to_csv(tmp, index=False, encoding="utf-8-sig", quoting=csv.QUOTE_NONNUMERIC)
@@ -954,7 +937,7 @@ def incidents_import(
     _say("cli.incidents.imported", lang, n=len(result.good), store=store)
     if len(result.rejects):
         target = report or file.with_name(file.stem + ".rejects.csv")
-        write_reject_report(result.rejects, target)
+        write_reject_report(result.rejects, target, flags=_flags())
         rows = result.rejects["row"].nunique()
         _say("cli.incidents.rejected", lang, n=rows, path=target)
 

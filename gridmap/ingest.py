@@ -29,25 +29,29 @@ from __future__ import annotations
 
 import csv
 import os
-import uuid
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap import io as _io
-from gridmap import offsets
-from gridmap.codes import is_valid
-from gridmap.errors import InputError
+from gridmap.codes import ancestor, is_valid
+from gridmap.errors import InputError, option, render_options
 from gridmap.incidents import DEADLINE_HOURS, locate
+from gridmap.io.atomic import atomic_path
+from gridmap.io.checks import check_codes, check_keys
+from gridmap.io.columns import check_columns, map_columns
+from gridmap.io.geometry import check_offset, csv_geometries, prepare_geometries, resolve_crs
+from gridmap.io.parse import as_series, is_missing, parse_column, parse_timestamp
+from gridmap.io.problems import Problems, file_error
+from gridmap.io.readers import read_table
 from gridmap.schema import CRS as STORAGE_CRS
+from gridmap.schema import Layer
 from gridmap.schema import layer as schema_layer
 
 __all__ = [
@@ -85,7 +89,9 @@ class IngestResult:
     rejects
         One row per problem: ``row`` (1-based data row), ``id`` (as in the file,
         if readable), ``field`` (the file's column) and ``reason``. A row with
-        several problems appears once per problem.
+        several problems appears once per problem. A reason names options with
+        :func:`gridmap.errors.option` tokens (:func:`write_reject_report`
+        renders them).
     notes
         What was done on the way that the user should know (columns ignored,
         encoding, reprojection, offset, time zone).
@@ -186,46 +192,40 @@ def read_incident_file(
     file = os.fspath(path)
     notes: list[str] = []
     zone = _zone(tz, file)
-    if offset is not None and offset not in offsets.OFFSETS:
-        raise _io._error(
-            f"unknown offset '{offset}'",
-            file=file,
-            hint=f"use one of: {', '.join(offsets.OFFSETS)} (or none for WGS 84 data)",
-        )
+    check_offset(offset, file)
     when = pd.Timestamp.now("UTC") if at is None else _aware(at)
 
     # 1. The file as a table, columns renamed as the user mapped them.
-    table = _io._read_table(Path(path), file, lay, None, notes)
-    frame = table.frame
-    frame.columns = [str(c).strip() for c in frame.columns]
+    table = read_table(path, lay, notes=notes)
     is_csv = table.kind == "CSV"
-    frame, sources = _io._apply_mapping(frame, dict(mapping or {}), lay, file, is_csv)
-    frame, sources = _io._match_case(frame, sources, lay, notes)
+    frame, sources = map_columns(
+        table.frame, mapping, lay, file=file, csv_geometry=is_csv, notes=notes
+    )
     if is_csv and crs is None:
         # Hotline exports are longitude/latitude; a wrong guess is caught by the
         # range check (metres are not degrees) and the district check.
         crs = "EPSG:4326"
         notes.append("took the coordinates as WGS 84 longitude/latitude (EPSG:4326)")
-    source_crs = _io._resolve_crs(table.crs, crs, file)
+    source_crs = resolve_crs(table.crs, crs, file)
 
-    problems = _io._Problems(file)
+    problems = Problems(file)
     if is_csv:
-        frame, geoms, geom_field = _io._csv_geometry(frame, file, problems)
+        frame, geoms, geom_field = csv_geometries(frame, file, problems)
     else:
         geoms, geom_field = table.geometry, "geometry"
         if geoms is None:
-            raise _io._error(
+            raise file_error(
                 "the file has no geometry: incidents need their location",
                 file=file,
                 hint="export the incidents with their points, or as CSV with lon and lat",
             )
-    _io._check_columns(frame, lay, file, notes)
+    check_columns(frame, lay, file, notes)
     ignored = [c for c in _MANAGED if c in frame.columns]
     if ignored:
         notes.append(f"ignored columns {', '.join(ignored)}: the store sets them")
     n = len(frame)
     if n == 0:
-        raise _io._error("the file has no rows", file=file, hint="check you exported the incidents")
+        raise file_error("the file has no rows", file=file, hint="check you exported the incidents")
 
     # 2. Every value, parsed and checked on its own (problems are noted, not raised).
     def src(name: str) -> str:
@@ -240,24 +240,24 @@ def read_incident_file(
             values[col.name], naive = _parse_times(frame, col.name, src(col.name), zone, problems)
             local_times |= naive
         else:
-            values[col.name] = _io._parse_column(frame, col, src(col.name), problems)
+            values[col.name] = parse_column(frame, col, src(col.name), problems)
     if local_times:
         notes.append(f"took times without a zone as local time in {tz}")
-    _io._check_codes(values, lay, sources, problems)
-    _io._check_keys(values["id"], src("id"), set(existing_ids or ()), problems)
+    check_codes(values, lay, sources, problems)
+    check_keys(values["id"], src("id"), set(existing_ids or ()), problems)
 
     # 3. Locations: to WGS 84, inside the district, then in a grid.
     geom_fields = {geom_field, *geom_field.split("/")}
     unreadable = {p.row for p in problems.items if p.field in geom_fields}
     before = len(problems.items)
-    geoms = _io._prepare_geometries(
+    geoms = prepare_geometries(
         np.asarray(geoms, dtype=object),
         lay,
         source_crs,
-        offset,
-        False,
-        district,
-        None,
+        offset=offset,
+        repair=False,
+        district=district,
+        tolerance_m=None,
         keys=values["id"],
         field_name=geom_field,
         problems=problems,
@@ -281,7 +281,8 @@ def read_incident_file(
                     int(i) + 1,
                     geom_field,
                     reason,
-                    "is the location right? AMap/Baidu exports need --offset gcj02 or bd09",
+                    "is the location right? AMap/Baidu exports need "
+                    f"{option('offset', 'gcj02')} or bd09",
                 )
     building_code = _check_located(values, grid_code, building_code, buildings, sources, problems)
 
@@ -309,7 +310,9 @@ def read_incident_file(
     return IngestResult(rows, events, _rejects(problems, values["id"]), notes)
 
 
-def write_reject_report(rejects: pd.DataFrame, path: str | os.PathLike) -> Path:
+def write_reject_report(
+    rejects: pd.DataFrame, path: str | os.PathLike, *, flags: Mapping[str, str] | None = None
+) -> Path:
     """Write the rejected rows as a CSV report.
 
     Parameters
@@ -318,6 +321,10 @@ def write_reject_report(rejects: pd.DataFrame, path: str | os.PathLike) -> Path:
         :attr:`IngestResult.rejects` (columns ``row``, ``id``, ``field``, ``reason``).
     path
         The file to write; replaced if it exists.
+    flags
+        How the options named in the reasons are written
+        (:func:`gridmap.errors.render_options`): the CLI gives its flags;
+        by default they read as Python keywords (``offset=gcj02``).
 
     Returns
     -------
@@ -335,22 +342,22 @@ def write_reject_report(rejects: pd.DataFrame, path: str | os.PathLike) -> Path:
     target = Path(path)
     if not target.parent.is_dir():
         raise InputError("the folder does not exist", file=str(path), hint="create it first")
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+    reason = REJECT_COLUMNS.index("reason")
     try:
-        with open(tmp, "w", encoding="utf-8-sig", newline="") as f:
+        with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8-sig", newline="") as f:
             out = csv.writer(f)
             out.writerow(REJECT_COLUMNS)
             for row in rejects.itertuples(index=False):
-                out.writerow(["" if _io._is_missing(v) else v for v in row])
-        os.replace(tmp, target)
+                cells = ["" if is_missing(v) else v for v in row]
+                if cells[reason]:
+                    cells[reason] = render_options(str(cells[reason]), flags)
+                out.writerow(cells)
     except OSError as exc:
         raise InputError(
             f"cannot write the report ({exc.strerror or exc})",
             file=str(path),
             hint="check the folder is writable",
         ) from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
 
 
@@ -361,7 +368,7 @@ def _zone(tz: str, file: str) -> zoneinfo.ZoneInfo:
     try:
         return zoneinfo.ZoneInfo(tz)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise _io._error(
+        raise file_error(
             f"unknown time zone '{tz}'",
             file=file,
             hint="give an IANA zone name, e.g. Asia/Shanghai or UTC",
@@ -376,7 +383,7 @@ def _aware(at: datetime) -> pd.Timestamp:
 
 
 def _parse_times(
-    frame: pd.DataFrame, name: str, source: str, zone: zoneinfo.ZoneInfo, problems: _io._Problems
+    frame: pd.DataFrame, name: str, source: str, zone: zoneinfo.ZoneInfo, problems: Problems
 ) -> tuple[list[pd.Timestamp | None], bool]:
     """Parse a time column to UTC, naive values in ``zone``; whether any was naive."""
     if name not in frame.columns:
@@ -386,7 +393,7 @@ def _parse_times(
     naive = False
     for i, raw in enumerate(frame[name].tolist()):
         try:
-            stamp = _io._parse_timestamp(raw)
+            stamp = parse_timestamp(raw)
         except ValueError as exc:
             problems.add(
                 i + 1,
@@ -415,7 +422,7 @@ def _check_located(
     building_code: np.ndarray,
     buildings: gpd.GeoDataFrame | None,
     sources: Mapping[str, str],
-    problems: _io._Problems,
+    problems: Problems,
 ) -> np.ndarray:
     """Check the file's own grid and building codes against the location; the codes to keep.
 
@@ -439,7 +446,7 @@ def _check_located(
                 i + 1,
                 sources.get("grid_code", "grid_code"),
                 f"the location lies in grid {located}, not in grid {given_grid}",
-                "check the coordinates (and --offset), or leave grid_code empty",
+                f"check the coordinates (and {option('offset')}), or leave grid_code empty",
             )
         if given_bld and is_valid(given_bld, "building"):
             if known and given_bld not in known:
@@ -449,7 +456,7 @@ def _check_located(
                     f"no building has the code {given_bld}",
                     "check the code, or leave building_code empty to take the nearest building",
                 )
-            elif given_bld[: len(located)] != located:
+            elif ancestor(given_bld, "grid") != located:
                 problems.add(
                     i + 1,
                     sources.get("building_code", "building_code"),
@@ -461,9 +468,7 @@ def _check_located(
     return out
 
 
-def _check_times(
-    values: dict[str, list], sources: Mapping[str, str], problems: _io._Problems
-) -> None:
+def _check_times(values: dict[str, list], sources: Mapping[str, str], problems: Problems) -> None:
     """Time order, and the closing time against the step."""
     reported = values["reported_at"]
     for name in ("dispatched_at", "closed_at"):
@@ -500,7 +505,7 @@ def _good_frame(
     values: dict[str, list],
     geoms: np.ndarray,
     good: np.ndarray,
-    lay: Any,
+    lay: Layer,
     when: pd.Timestamp,
     deadline_hours: Mapping[str, float] | None,
 ) -> gpd.GeoDataFrame:
@@ -523,22 +528,20 @@ def _good_frame(
             picked["deadline"], picked["dispatched_at"], picked["category"], strict=True
         )
     ]
-    data = {col.name: _io._series(picked[col.name], col.type) for col in lay.columns}
+    data = {col.name: as_series(picked[col.name], col.type) for col in lay.columns}
     frame = pd.DataFrame(data, index=pd.RangeIndex(k))
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms[keep], crs=STORAGE_CRS))
 
 
-def _rejects(problems: _io._Problems, ids: list) -> pd.DataFrame:
+def _rejects(problems: Problems, ids: list) -> pd.DataFrame:
     """The problems as report rows, by row (checks in the order they ran within a row)."""
-    items = sorted(problems.items, key=lambda p: p.row or 0)
+    items = problems.in_order()
     return pd.DataFrame(
         {
             "row": pd.array([p.row for p in items], dtype="Int64"),
             "id": pd.array([ids[p.row - 1] if p.row else None for p in items], dtype="str"),
             "field": pd.array([p.field for p in items], dtype="str"),
-            "reason": pd.array(
-                [f"{p.what} — {p.hint}" if p.hint else p.what for p in items], dtype="str"
-            ),
+            "reason": pd.array([p.message for p in items], dtype="str"),
         },
         columns=list(REJECT_COLUMNS),
     )

@@ -39,6 +39,7 @@ from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from gridmap.i18n import t
+from gridmap.io.atomic import write_text_atomic
 from layers.base import LayerSpec, Legend, LegendItem
 from layers.unit_map import GROUPS, OUTLINE_ID, MapOptions, build_layers, legend_testid
 
@@ -380,16 +381,8 @@ def write_html(
     pathlib.Path
         The path written.
     """
-    out = Path(path)
     page = render_html(to_folium(specs, title=title, lang=lang, hidden=hidden, groups=groups))
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return out
+    return write_text_atomic(path, page)
 
 
 # ---------------------------------------------------------------------------

@@ -339,6 +339,19 @@ def test_import_invalid_polygon_needs_repair(capsys, district_store, one_grid, t
     assert open_store(district_store).read("grids").geometry.is_valid.all()
 
 
+def test_every_listed_problem_names_the_cli_flags(capsys, district_store, one_grid, tmp_path):
+    g = shapely.from_wkt(one_grid["geometry"])
+    x0, y0, x1, y1 = g.bounds
+    bowtie = shapely.Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)]).wkt
+    src = _grids_csv(tmp_path / "bowties.csv", [{**one_grid, "geometry": bowtie}] * 2)
+    rc, _, err = run(
+        capsys, "import", district_store, src, "--layer", "grids", "--crs", "EPSG:4326"
+    )
+    also = [line for line in err.splitlines() if line.startswith("  also: ")]
+    assert rc == 2 and any("row 2, field 'geometry'" in a and "--repair" in a for a in also)
+    assert "⟨" not in err and "repair=" not in err
+
+
 def test_import_shapefile_zip_in_another_crs(capsys, district_store, one_grid, tmp_path):
     # Shapefile field names have at most 10 characters: community_code needs --map.
     attrs = {k: v for k, v in one_grid.items() if k != "geometry"}

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from gridmap.errors import InputError
+from gridmap.errors import InputError, render_options
 from gridmap.ingest import REJECT_COLUMNS, read_incident_file, write_reject_report
 from gridmap.schema import LAYERS
 
@@ -252,7 +252,12 @@ def test_reject_report_opens_in_a_spreadsheet(tmp_path):
     back = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
     assert back["row"].tolist() == [str(r) for r, *_ in EXPECTED_REJECTS]
     assert back["id"].tolist()[11] == ""  # row 14, without an id
-    assert back["reason"].tolist() == result.rejects["reason"].tolist()
+    # Options named in the reasons are written as the caller says: Python keywords by default.
+    assert back["reason"].tolist() == [render_options(r) for r in result.rejects["reason"]]
+    assert "offset=gcj02" in back["reason"].iloc[2]
+    write_reject_report(result.rejects, path, flags={"offset": "--offset"})
+    flagged = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert "need --offset gcj02 or --offset bd09" in flagged["reason"].iloc[2]
     assert "垃圾" in raw.decode("utf-8-sig")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hotline.csv", "rejects.csv"]
     with pytest.raises(InputError, match="folder does not exist"):

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from gridmap.demo import build_demo, resolve_district
 from gridmap.errors import InputError, option
+from gridmap.io.atomic import atomic_path
 from gridmap.store import is_database_url, open_store
 
 __all__ = ["DemoReport", "check_out", "holds_district", "write_demo"]
@@ -118,9 +119,9 @@ def write_demo(
     ----------
     out
         A ``postgresql://`` URL, whose tables are replaced in one transaction,
-        or a ``.gpkg`` path, created if there is no file there. To replace an
-        existing GeoPackage whole, and keep it if anything fails, give a new
-        path beside it and move that onto it afterwards (``gridmap demo`` does).
+        or a ``.gpkg`` path: written beside it and moved onto it when complete
+        (:func:`gridmap.io.atomic.atomic_path`), so an existing file is
+        replaced whole, or kept as it was if anything fails.
     district
         Adcode or name of a demo district (:data:`gridmap.demo.DISTRICTS`).
     seed
@@ -163,7 +164,7 @@ def write_demo(
             with open_store(out) as store:
                 store.replace_all(layers, metadata=metadata, progress=advance)
         else:
-            with open_store(out, create=True) as store:
+            with atomic_path(out) as tmp, open_store(tmp, create=True) as store:
                 store.write(layers, mode="replace", metadata=metadata, progress=advance)
     return DemoReport(
         code=code,

@@ -25,6 +25,7 @@ import pyogrio
 import shapely
 
 from gridmap.errors import InputError, StoreBusyError, StoreError
+from gridmap.io.atomic import atomic_new_path
 from gridmap.schema import LAYERS, layer
 from gridmap.store.base import (
     Store,
@@ -250,45 +251,45 @@ class GeoPackageStore(Store):
 def _create(path: Path) -> None:
     """Create an empty gridmap GeoPackage at ``path``, atomically.
 
-    The file is built under a temporary name and linked into place, so a
-    reader never sees a half-made store and two creators cannot clobber each
-    other (the second one's link fails and it uses the first one's file).
+    The file is built under a temporary name and linked into place
+    (:func:`gridmap.io.atomic.atomic_new_path`), so a reader never sees a
+    half-made store and two creators cannot clobber each other (the second
+    one's link fails and it uses the first one's file).
     """
     if path.suffix.lower() != ".gpkg":
         raise StoreError(f"{path} does not end in .gpkg", "name the store file NAME.gpkg")
     if not path.parent.exists():
         raise StoreError(f"the folder {path.parent} does not exist", "create it first")
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.gpkg")
     try:
+        with atomic_new_path(path, suffix=".gpkg") as tmp:
+            _build_empty(tmp)
+    except FileExistsError:
+        pass  # another process created it first: use theirs
+
+
+def _build_empty(tmp: Path) -> None:
+    """Write every layer of the schema, empty, with its unique and plain indexes, to ``tmp``."""
+    for name, lay in LAYERS.items():
+        frame = empty_frame(name)
+        kwargs = {"geometry_type": lay.geometry} if lay.geometry else {}
+        if not tmp.exists():
+            # GeoPackage 1.2: the version every GDAL of the last years (and
+            # so every QGIS) reads without a warning.
+            kwargs["dataset_options"] = {"VERSION": "1.2"}
+        pyogrio.write_dataframe(
+            frame, tmp, layer=name, driver="GPKG", append=tmp.exists(), **kwargs
+        )
+    con = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        con.execute("BEGIN")
         for name, lay in LAYERS.items():
-            frame = empty_frame(name)
-            kwargs = {"geometry_type": lay.geometry} if lay.geometry else {}
-            if not tmp.exists():
-                # GeoPackage 1.2: the version every GDAL of the last years (and
-                # so every QGIS) reads without a warning.
-                kwargs["dataset_options"] = {"VERSION": "1.2"}
-            pyogrio.write_dataframe(
-                frame, tmp, layer=name, driver="GPKG", append=tmp.exists(), **kwargs
-            )
-        con = sqlite3.connect(tmp, isolation_level=None)
-        try:
-            con.execute("BEGIN")
-            for name, lay in LAYERS.items():
-                if lay.key:
-                    con.execute(
-                        f'CREATE UNIQUE INDEX "uq_{name}_{lay.key}" ON "{name}"("{lay.key}")'
-                    )
-                for col in lay.indexes:
-                    con.execute(f'CREATE INDEX "ix_{name}_{col}" ON "{name}"("{col}")')
-            con.execute("COMMIT")
-        finally:
-            con.close()
-        # If another process created it first, use theirs.
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
+            if lay.key:
+                con.execute(f'CREATE UNIQUE INDEX "uq_{name}_{lay.key}" ON "{name}"("{lay.key}")')
+            for col in lay.indexes:
+                con.execute(f'CREATE INDEX "ix_{name}_{col}" ON "{name}"("{col}")')
+        con.execute("COMMIT")
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        con.close()
 
 
 # -- transactions and rows ------------------------------------------------
