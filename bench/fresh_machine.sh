@@ -233,12 +233,16 @@ else
     end_phase FAIL "exit $rc: ${counts:-no pytest summary, see test.log}"
 fi
 # Shared libraries that a binary of the venv (Playwright's driver included) or Chromium links
-# against and this system lacks (informative: a wheel may carry an optional extension).
+# against and this system lacks (informative: a wheel may carry an optional extension, such
+# as numba's TBB and OpenMP thread pools). A wheel's own vendored libraries, which sit beside
+# the file that needs them and load through its RPATH, are not counted.
 cat >"$DIR/root/ldd-check.sh" <<'EOF'
 cd /root/gridmap || exit 1
 find .venv /usr/lib/chromium -type f \( -name '*.so' -o -name '*.so.*' -o -perm -u+x \) 2>/dev/null |
     while read -r f; do
-        out=$(ldd "$f" 2>/dev/null | grep 'not found') && printf '%s\n%s\n' "$f" "$out"
+        ldd "$f" 2>/dev/null | awk '/not found/ { print $1 }' | while read -r lib; do
+            [ -e "$(dirname "$f")/$lib" ] || printf '%s: %s not found\n' "$f" "$lib"
+        done
     done
 exit 0
 EOF
