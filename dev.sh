@@ -62,8 +62,11 @@ demo)
 test)
     # gdal-bin: the tests open exported files with GDAL's own ogrinfo; PostGIS for the
     # throwaway test cluster; Chromium (driven by Playwright, never downloaded) and a CJK
-    # font for the browser tests and their screenshots.
-    apt_install gdal-bin postgresql-15-postgis-3 chromium fonts-wqy-microhei
+    # font for the browser tests and their screenshots; libatomic1 for the Node.js that
+    # Playwright's wheel runs as its driver (not in a minimal Debian: without it every
+    # browser test ends in "Connection closed while reading from the driver").
+    # bench/fresh_machine.sh checks this list in a fresh Debian 12 chroot.
+    apt_install gdal-bin postgresql-15-postgis-3 chromium fonts-wqy-microhei libatomic1
     python_setup test
     set +e
     "$VENV/bin/python" -m pytest "$@"
