@@ -56,7 +56,7 @@ cmd=${1:-}
 shift || true
 case "$cmd" in
 demo)
-    python_setup demo
+    python_setup all
     exec "$VENV/bin/gridmap" demo "$@"
     ;;
 test)
@@ -67,7 +67,7 @@ test)
     # browser test ends in "Connection closed while reading from the driver").
     # bench/fresh_machine.sh checks this list in a fresh Debian 12 chroot.
     apt_install gdal-bin postgresql-15-postgis-3 chromium fonts-wqy-microhei libatomic1
-    python_setup test
+    python_setup all,test
     set +e
     "$VENV/bin/python" -m pytest "$@"
     rc=$?
@@ -80,7 +80,7 @@ test)
     ;;
 bench)
     # Benchmarks are not tests: they print figures and the ratio to their peers.
-    python_setup "test,bench"
+    python_setup "all,test,bench"
     name=${1:?name a benchmark: $(ls bench/*.py | xargs -n1 basename | sed 's/\.py$//' | tr '\n' ' ')}
     shift
     exec "$VENV/bin/python" "bench/$name.py" "$@"

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from gridmap.errors import GridmapError, InputError, render_options
+from gridmap.extras import missing_extra, require
 from gridmap.i18n import label, t
 from gridmap.schema import FACILITY_TYPES, UNIT_MEASURES
 
@@ -127,6 +128,8 @@ def demo(
     from gridmap.services.demo import check_out, holds_district, write_demo
     from gridmap.settings import get_settings
 
+    if not no_serve:  # before the build, not after it
+        require("app", "the dashboard (leave it out with --no-serve)")
     code = resolve_district(district)
     out = out or str(get_settings().demo_path)
     database = check_out(out)
@@ -197,6 +200,7 @@ def _serve(
     store: str, *, host: str, port: int, lang: str, production: bool, basemap: str | None = None
 ) -> None:
     """Start the dashboard (``gridmap serve`` and ``gridmap demo`` share it)."""
+    require("app", "the dashboard")
     from gridmap.app import run
     from gridmap.app.tiles import basemap as pick_basemap
     from gridmap.settings import get_settings
@@ -1165,6 +1169,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return 130
+    except ModuleNotFoundError as exc:
+        # A command whose optional dependencies are not installed (gridmap[app],
+        # gridmap[postgis]) says which extra to install; any other missing module
+        # is a broken install and keeps its traceback.
+        words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+        missing = missing_extra(exc, f"gridmap {words[0]}" if words else None)
+        if missing is None:
+            raise
+        click.echo(f"gridmap: error: {missing.render()}", err=True)
+        return 2
     # Without standalone mode click returns ctx.exit()'s code (or the command's value).
     return rc if isinstance(rc, int) else 0
 

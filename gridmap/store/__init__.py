@@ -28,11 +28,16 @@ def open_store(address: str | os.PathLike, *, create: bool = False) -> Store:
     ------
     gridmap.errors.StoreError
         If the address names no store (and ``create`` is false), or cannot be opened.
+    gridmap.extras.MissingExtraError
+        For a ``postgresql://`` URL when the ``gridmap[postgis]`` extra is not installed.
     """
+    from gridmap.extras import require
     from gridmap.settings import get_settings
 
     text = str(address)
     if is_database_url(text):
+        # A PostGIS store needs the gridmap[postgis] extra: say so, not ModuleNotFoundError.
+        require("postgis")
         from gridmap.store.postgis import PostGISStore
 
         return PostGISStore(text, create=create)
