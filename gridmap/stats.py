@@ -30,7 +30,6 @@ from gridmap.party import RESIDENTIAL_USES, check_unit, party_coverage
 from gridmap.schema import FACILITY_TYPES, LEVEL_LAYERS, LEVELS
 
 __all__ = [
-    "CLOSED_STEPS",
     "area_km2",
     "default_code",
     "facility_counts",
@@ -40,9 +39,6 @@ __all__ = [
     "plain",
     "unit_stats",
 ]
-
-#: Incident steps after which a case is no longer open.
-CLOSED_STEPS: tuple[str, ...] = ("closed", "evaluated", "voided")
 
 
 def unit_stats(layers: Mapping[str, pd.DataFrame], code: str | None = None) -> dict[str, Any]:

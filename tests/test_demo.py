@@ -15,6 +15,7 @@ from gridmap.crs import utm_crs
 from gridmap.demo import DEFAULT_DEADLINE_HOURS, DISTRICTS, build_demo, resolve_district
 from gridmap.errors import GridmapError
 from gridmap.hierarchy import grid_serials
+from gridmap.incidents import MOVE_TABLE
 from gridmap.resources import data_file
 from gridmap.schema import (
     CLOSING_LEVELS,
@@ -36,19 +37,10 @@ DTYPES = {
     "datetime": "datetime64[ms, UTC]",
 }
 
-#: The moves of the incident state machine (DOMAIN.md section 5).
-MOVES = {
-    (None, "collected"),
-    ("collected", "registered"),
-    ("collected", "voided"),
-    ("registered", "dispatched"),
-    ("dispatched", "dispatched"),
-    ("handling", "dispatched"),
-    ("dispatched", "handling"),
-    ("handling", "reported_back"),
-    ("reported_back", "closed"),
-    ("reported_back", "handling"),
-    ("closed", "evaluated"),
+#: The moves the demo's events may make: the state machine's, whistles aside (the
+#: demo blows none), and the first event, which has no step before it.
+MOVES = {(m.from_step, m.to_step) for m in MOVE_TABLE if m.name != "whistle"} | {
+    (None, "collected")
 }
 
 UTM = utm_crs(112.88, 25.66)

@@ -406,7 +406,7 @@ def building_info(src: Source, code: str, lang: str) -> dict[str, Any] | None:
 
     Returns ``None`` when ``code`` is not a building.
     """
-    from gridmap.stats import CLOSED_STEPS
+    from gridmap.incidents import OPEN_STEPS
 
     if level_of(code) != "building":
         return None
@@ -422,7 +422,7 @@ def building_info(src: Source, code: str, lang: str) -> dict[str, Any] | None:
         for _, r in mine.iterrows()
     ]
     inc = src.unit_incidents(code)
-    open_ = inc[~inc["step"].astype("str").isin(CLOSED_STEPS).to_numpy(bool)] if len(inc) else inc
+    open_ = inc[inc["step"].astype("str").isin(OPEN_STEPS).to_numpy(bool)] if len(inc) else inc
     return {
         "code": code,
         "use": label("use", str(row.get("use")), lang),
