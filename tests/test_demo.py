@@ -59,6 +59,10 @@ def metric(beihu) -> dict[str, pd.DataFrame]:
     }
 
 
+#: Slow: builds whole demo districts.
+pytestmark = pytest.mark.slow
+
+
 def _urban(codes: pd.Series) -> pd.Series:
     """Urban (居委会) communities' units: community serial 0xx or 1xx."""
     return codes.str[9].isin(["0", "1"])

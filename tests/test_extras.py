@@ -17,6 +17,9 @@ import pytest
 
 from gridmap.extras import EXTRAS, MissingExtraError, missing_extra
 
+#: Slow: a fresh interpreter per case, on the demo store.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 _RUN = """

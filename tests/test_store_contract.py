@@ -229,6 +229,7 @@ def _append(path: str, start: int, n: int) -> None:
         st.write({"incidents": _incidents(1, start=start + i)})
 
 
+@pytest.mark.slow
 def test_second_writer_gets_a_clear_error_after_the_timeout(tmp_path):
     path = tmp_path / "s.gpkg"
     open_store(path, create=True)
@@ -249,6 +250,7 @@ def test_second_writer_gets_a_clear_error_after_the_timeout(tmp_path):
     assert open_store(path).count("incidents") == 1
 
 
+@pytest.mark.slow
 def test_concurrent_writers_lose_nothing(tmp_path):
     path = tmp_path / "s.gpkg"
     open_store(path, create=True)
@@ -270,6 +272,7 @@ def test_creation_does_not_leave_temporary_files(tmp_path):
     assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["s.gpkg"]
 
 
+@pytest.mark.slow
 def test_bulk_writes_keep_geopackage_bookkeeping(tmp_path):
     """The bulk path drops and restores indexes and count triggers: nothing may be lost."""
     path = tmp_path / "s.gpkg"
@@ -384,6 +387,7 @@ def _race(address: str, both_read, results) -> None:
         results.put("told")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rounds", [3])
 def test_two_people_moving_one_incident_one_wins(store, rounds):
     ctx = mp.get_context("spawn")
