@@ -2,7 +2,7 @@
 
 Who can walk to a clinic, a school, an elderly day-care centre … within the
 distance the standard allows, counted in residents, households and buildings,
-never in area (DOMAIN.md section 4). Distances are walked along the network of
+never in area (docs/domain.md#service-circles). Distances are walked along the network of
 :mod:`gridmap.network`: from the building's centroid straight to the nearest
 street, along the streets, then straight to the facility.
 
@@ -70,11 +70,11 @@ __all__ = [
 ]
 
 #: Default walking distance (metres) within which a facility of each type
-#: covers a building: GB 50180-2018 table 3.0.4 and DOMAIN.md section 4.
+#: covers a building: GB 50180-2018 table 3.0.4 and docs/domain.md#service-circles.
 #: 5-minute types 300 m, 10-minute 500 m, 15-minute 1000 m ("one per
 #: subdistrict" types are judged by the 1000 m distance). Only the types in
 #: :data:`CHECKED_THRESHOLDS` were checked against the standard's text; the
-#: others are recalled ([R] in DOMAIN.md): they are defaults for configuration,
+#: others are recalled ([R] in docs/domain.md): they are defaults for configuration,
 #: not settled values.
 THRESHOLDS: dict[str, float] = {
     "service_station": 300.0,  # [R]
@@ -98,7 +98,7 @@ CHECKED_THRESHOLDS: frozenset[str] = frozenset({"primary_school", "middle_school
 
 #: The buildings' population column each type serves: elderly residents (60+)
 #: for elderly day care and nursing homes, children (0-6) for kindergartens,
-#: everyone for the rest (DOMAIN.md section 4).
+#: everyone for the rest (docs/domain.md#service-circles).
 SERVED: dict[str, str] = {
     t: {"elderly_daycare": "elderly", "nursing_home": "elderly", "kindergarten": "children"}.get(
         t, "population"

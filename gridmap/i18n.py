@@ -1,6 +1,6 @@
 """The label catalogue: Chinese and English text for the identifiers gridmap uses.
 
-Code, files and the API use the English identifiers of DOMAIN.md section 9
+Code, files and the API use the English identifiers of docs/domain.md#identifiers
 (``grid_branch``, ``clinic``, ``reported_back`` …); people read labels. Every
 label lives here, keyed ``<group>.<identifier>`` (``level.grid``,
 ``facility.clinic``, ``check.grid_gap`` …), as a ``(zh, en)`` pair. Chinese is
@@ -37,7 +37,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "layer.incidents": ("事件", "incidents"),
     "layer.incident_events": ("事件流转记录", "incident events"),
     "layer.metadata": ("元数据", "metadata"),
-    # Service facilities (DOMAIN.md section 4).
+    # Service facilities (docs/domain.md#service-circles).
     "facility.service_station": ("社区服务站", "community service station"),
     # Life-circle coverage figures of `gridmap stats` (people the type serves,
     # within its standard walking distance along the streets).
@@ -69,7 +69,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "facility.judicial_office": ("司法所", "judicial office"),
     "facility.nursing_home": ("养老院", "nursing home"),
     "facility.party_service_centre": ("党群服务中心", "party-mass service centre"),
-    # Party organisation kinds (DOMAIN.md section 3).
+    # Party organisation kinds (docs/domain.md#party-organisations).
     "party_kind.grid_branch": ("网格党支部", "grid party branch"),
     "party_kind.building_group": ("楼栋党小组", "building party group"),
     "party_kind.central_household": ("党员中心户", "party-member central household"),
@@ -79,7 +79,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "use.public": ("公共建筑", "public"),
     "use.mixed": ("商住混合", "mixed"),
     "use.industrial": ("工业", "industrial"),
-    # Incident steps of the closed loop (DOMAIN.md section 5).
+    # Incident steps of the closed loop (docs/domain.md#incident-loop).
     "step.collected": ("信息收集", "collected"),
     "step.registered": ("案卷建立", "registered"),
     "step.dispatched": ("任务派遣", "dispatched"),

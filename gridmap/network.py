@@ -1,7 +1,7 @@
 """The walking network: a street graph in metres, snapping, and distances along it.
 
 Coverage is measured along the streets people walk, not as the crow flies
-(DOMAIN.md section 4). This module turns a roads layer into a graph and answers
+(docs/domain.md#service-circles). This module turns a roads layer into a graph and answers
 the questions coverage asks of it:
 
 * :func:`build_network` — roads to a :class:`WalkNetwork`: vertex-to-vertex
@@ -23,7 +23,7 @@ Nearest distances use one multi-source :func:`scipy.sparse.csgraph.dijkstra`
 over *virtual* source nodes; counts, pairs and service areas use a compiled
 (numba) Dijkstra bounded by the distance limit that resets only the nodes it
 touched, so each source costs what its neighbourhood costs, not the whole graph
-(STACK.md, "Measured on this hardware"). numba is imported, and the kernel
+(CONTRIBUTING.md, "Measured on this hardware"). numba is imported, and the kernel
 compiled, on first use; the compiled code is cached on disk.
 """
 
@@ -933,7 +933,7 @@ def service_areas(
     Drawn from the reached street segments — partly reached ones up to where
     the walk runs out, from either end — and the source's access walk, buffered
     by ``width``. Never a convex hull of reached nodes, which overclaims the
-    blocks between streets (DOMAIN.md section 4).
+    blocks between streets (docs/domain.md#service-circles).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Party-organisation coverage (党建引领, DOMAIN.md section 3).
+"""Party-organisation coverage (党建引领, docs/domain.md#party-organisations).
 
 The party network mirrors the hierarchy: a grid party branch (网格党支部) per
 grid, a building party group (楼栋党小组) per residential building and
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 #: Building uses counted as residential for building-group coverage. Mixed
-#: (商住) buildings are left out: DOMAIN.md counts residential buildings.
+#: (商住) buildings are left out: docs/domain.md#party-organisations counts residential buildings.
 RESIDENTIAL_USES: tuple[str, ...] = ("residential",)
 
 #: The measures, in the order of dicts and table columns.

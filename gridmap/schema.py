@@ -52,7 +52,7 @@ LEVEL_LAYERS: dict[str, str] = {
 #: (:meth:`gridmap.store.base.Store.unit_totals`) and the residents per km².
 UNIT_MEASURES: tuple[str, ...] = ("households", "population", "density", "buildings", "elderly")
 
-# Identifiers from DOMAIN.md section 9; the Chinese labels live in gridmap.i18n.
+# Identifiers from docs/domain.md#identifiers; the Chinese labels live in gridmap.i18n.
 FACILITY_TYPES: tuple[str, ...] = (
     "service_station",
     "clinic",
@@ -304,7 +304,7 @@ LAYERS: dict[str, Layer] = {
                 _i("version"),
                 # Beyond the minimum, fixed now so later work adds no
                 # columns: when the clock started, and the whistle's own
-                # department and response deadline (DOMAIN.md section 5).
+                # department and response deadline (docs/domain.md#incident-loop).
                 _d("dispatched_at"),
                 _t("whistle_department"),
                 _d("whistle_deadline"),

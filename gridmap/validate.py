@@ -1,4 +1,4 @@
-"""Check a store's layers against the rules of the hierarchy (DOMAIN.md section 2).
+"""Check a store's layers against the rules of the hierarchy (docs/domain.md#hierarchy-and-codes).
 
 :func:`validate` takes the layers as GeoDataFrames (named as in
 :data:`gridmap.schema.LAYERS`, in EPSG:4326) and returns a :class:`Report` of

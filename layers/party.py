@@ -1,4 +1,4 @@
-"""The party-organisation layers (党建引领, DOMAIN.md section 3), each with its legend.
+"""The party-organisation layers (党建引领, docs/domain.md#party-organisations) and legends.
 
 :func:`build` returns three :class:`~layers.base.LayerSpec` s:
 

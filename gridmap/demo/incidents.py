@@ -1,6 +1,6 @@
 """A year of synthetic incidents and their closed-loop event history (vectorised).
 
-Every incident follows the state machine of DOMAIN.md section 5 as far as the
+Every incident follows the state machine of docs/domain.md#incident-loop as far as the
 clock allows: its full path (collect, register or void, dispatch, transfers,
 handle, report back, rework loops, close, evaluate) is laid out first with
 random step durations, then cut at the end of the data year, so recent and

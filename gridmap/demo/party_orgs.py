@@ -2,7 +2,7 @@
 
 Branches are founded in the most populous grids, groups in the largest
 residential blocks, and a few party-member central households in each grid
-with a branch (DOMAIN.md section 3).
+with a branch (docs/domain.md#party-organisations).
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ class DistrictProfile:
 
 
 #: The demo districts, by adcode. Beihu's figures are the field figures of
-#: DOMAIN.md section 7; the others' party and incident counts scale Beihu's
+#: docs/domain.md#realistic-sizes; the others' party and incident counts scale Beihu's
 #: by households (approximate census populations), grid branches capped at
 #: about 90% of the grids.
 DISTRICTS: dict[str, DistrictProfile] = {

@@ -7,7 +7,7 @@ and the ``incident_events`` rows to append; the caller saves both at once with
 The input is never mutated. A move that :data:`MOVE_TABLE` does not hold raises
 :class:`TransitionError` naming the moves that are allowed.
 
-The state machine (DOMAIN.md section 5)::
+The state machine (docs/domain.md#incident-loop)::
 
     collected     -> registered | voided
     registered    -> dispatched                  (the deadline clock starts)
@@ -98,7 +98,7 @@ class Move:
     to_step: str
 
 
-#: Every move the closed loop allows, one row each (DOMAIN.md section 5). The
+#: Every move the closed loop allows, one row each (docs/domain.md#incident-loop). The
 #: order of the rows is the order moves are listed in messages.
 MOVE_TABLE: tuple[Move, ...] = (
     Move("register", "collected", "registered"),
@@ -157,7 +157,7 @@ DEADLINE_HOURS: dict[str, float] = {
 #: Default response deadline (hours) of a department called in by a whistle.
 WHISTLE_HOURS: float = 24.0
 
-#: The rework that escalates a case automatically (DOMAIN.md: "the third rework").
+#: The rework that escalates a case automatically (docs/domain.md#incident-loop).
 REWORKS_BEFORE_WHISTLE: int = 3
 
 #: Who is called in by an automatic whistle when the caller names no escalation
@@ -312,7 +312,7 @@ def move(
             )
         hours = _deadline_hours(row.get("category"), deadline_hours)
         row["department"] = department
-        # The clock starts at dispatch (DOMAIN.md section 5).
+        # The clock starts at dispatch (docs/domain.md#incident-loop).
         row["dispatched_at"] = when
         row["deadline"] = when + pd.Timedelta(hours=hours)
         note = with_note(f"派遣至{department}", note)
