@@ -20,7 +20,7 @@ One concept per module, each documenting its rules:
   placing buildings in the store's grids or in generated ones.
 
 Outside this package: the SYNTHETIC hierarchy generated over an extract is
-:mod:`gridmap.synthetic_hierarchy` (:func:`build_hierarchy`), building
+:mod:`gridmap.hierarchy.synthetic` (:func:`build_hierarchy`), building
 numbering is :mod:`gridmap.hierarchy` (:func:`building_codes`), and reading,
 converting and writing into a store in one transaction is
 :func:`gridmap.services.osm.import_osm`, which ``gridmap import-osm`` calls.
@@ -30,6 +30,7 @@ Nothing here opens a store.
 from __future__ import annotations
 
 from gridmap.hierarchy import building_codes
+from gridmap.hierarchy.synthetic import DEFAULT_DISTRICT_CODE, build_hierarchy
 from gridmap.osm.buildings import EstimateFactors, buildings_from_osm
 from gridmap.osm.convert import (
     LICENCE,
@@ -56,7 +57,6 @@ from gridmap.osm.tags import (
     WALKABLE_HIGHWAYS,
     FacilityRule,
 )
-from gridmap.synthetic_hierarchy import DEFAULT_DISTRICT_CODE, build_hierarchy
 
 __all__ = [
     "WALKABLE_HIGHWAYS",

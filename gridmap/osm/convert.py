@@ -10,7 +10,7 @@ writes the :class:`OsmImport` it returns (see :mod:`gridmap.services.osm`).
 Hierarchy
 ---------
 An extract has no 区/街道/社区/网格. When the store has no district, one is
-generated, all SYNTHETIC (:func:`gridmap.synthetic_hierarchy.build_hierarchy`):
+generated, all SYNTHETIC (:func:`gridmap.hierarchy.synthetic.build_hierarchy`):
 district ``district_code`` (default ``990101``, outside the real adcodes)
 named ``name`` (default: the file's name up to its first dot), square grids of
 ``grid_size`` metres (default 500).
@@ -44,10 +44,10 @@ import shapely
 from gridmap.crs import STORAGE_CRS, project, utm_crs_of
 from gridmap.errors import InputError, option, render_options
 from gridmap.hierarchy import building_codes, grids_holding
+from gridmap.hierarchy.synthetic import DEFAULT_DISTRICT_CODE, build_hierarchy, synthetic_notes
 from gridmap.osm.buildings import EstimateFactors, buildings_from_osm
 from gridmap.osm.facilities import facilities_from_osm
 from gridmap.osm.roads import network_components, roads_from_osm
-from gridmap.synthetic_hierarchy import DEFAULT_DISTRICT_CODE, build_hierarchy, synthetic_notes
 
 __all__ = [
     "LICENCE",
@@ -214,7 +214,7 @@ def convert_osm(
         The generated district's name (default: ``source`` up to its first dot).
     district_code
         The generated district's code (default
-        :data:`~gridmap.synthetic_hierarchy.DEFAULT_DISTRICT_CODE`).
+        :data:`~gridmap.hierarchy.synthetic.DEFAULT_DISTRICT_CODE`).
     grid_size
         The generated grids' side in metres (default 500).
     factors
