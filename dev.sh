@@ -22,8 +22,16 @@ apt_install() {
     done
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing Debian packages: ${missing[*]}"
-        $SUDO apt-get update -qq
-        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        # apt's and dpkg's output go to a log: quiet when it works, the cause shown when not
+        local aptlog
+        aptlog=$(mktemp "${TMPDIR:-/tmp}/gridmap-apt.XXXXXX.log")
+        if ! { $SUDO apt-get update -qq &&
+            $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"; } >"$aptlog" 2>&1; then
+            tail -40 "$aptlog" >&2
+            log "apt-get could not install ${missing[*]} (the whole log: $aptlog)"
+            exit 1
+        fi
+        rm -f "$aptlog"
     fi
 }
 
