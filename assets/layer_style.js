@@ -29,6 +29,22 @@ window.gridmapStyle = {
     }
     return style;
   },
+  // Every layer's onEachFeature: the feature's tooltip (`properties.tip`) as a
+  // text node, never as HTML. Names come from users' files: a name such as
+  // <img src=x onerror=...> must show as those characters, not run. (dash-leaflet's
+  // own binding, of `properties.tooltip` and `properties.popup`, sets innerHTML:
+  // the app never sends those properties.)
+  bindText: function (feature, layer) {
+    var tip = feature.properties && feature.properties.tip;
+    if (tip === undefined || tip === null || tip === "") {
+      return;
+    }
+    layer.bindTooltip(function () {
+      var span = document.createElement("span");
+      span.textContent = String(tip);
+      return span;
+    }, {sticky: true});
+  },
   // Points (party central households) are drawn as circle markers with their style.
   pointToLayer: function (feature, latlng) {
     var style = (feature.properties && feature.properties._style) || {};

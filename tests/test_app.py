@@ -45,7 +45,7 @@ def test_drill_payload_per_level(src, path):
         # Styles travel in the hideout, keyed by code, never in the geometry's properties.
         assert "_style" not in features[0]["properties"]
         assert set(view["hideout"]["styles"]) == set(codes)
-        assert all(f["properties"]["tooltip"] for f in features)
+        assert all(f["properties"]["tip"] for f in features)
         (south, west), (north, east) = view["bounds"]
         assert south < north and west < east
         assert [c["code"] for c in v.breadcrumb(src, code, "zh")] == path[: path.index(code) + 1]

@@ -31,6 +31,7 @@ from layers.unit_map import MEASURES, MapOptions, build_layers
 __all__ = [
     "MEASURES",
     "NUMBER_KEYS",
+    "TIP",
     "Resolved",
     "basemap",
     "breadcrumb",
@@ -69,6 +70,8 @@ NUMBER_KEYS: tuple[tuple[str, str], ...] = (
     ("incidents", "on_time_closure_rate"),
     ("incidents", "grid_level_share"),
 )
+#: The feature property holding a feature's tooltip, as text (see :func:`feature_collection`).
+TIP = "tip"
 _BOUNDARY = {"color": "#525252", "weight": 2.5, "fill": False, "dashArray": "6 4"}
 _ROAD = {"primary": 2.5, "secondary": 1.5, "motorway": 3.5, "trunk": 3}
 
@@ -127,8 +130,10 @@ def feature_collection(
 ) -> dict:
     """A layer spec as a FeatureCollection for dash-leaflet.
 
-    ``_tooltip`` becomes ``tooltip`` (dash-leaflet binds that property as the
-    feature's tooltip by itself); ``_style`` stays in the properties unless
+    ``_tooltip`` becomes ``tip``: plain text, which ``gridmapStyle.bindText``
+    (assets/layer_style.js) binds as a text node. Not ``tooltip`` nor ``popup``:
+    dash-leaflet binds those by itself, as HTML, and names from users' files
+    must never be markup. ``_style`` stays in the properties unless
     the styles travel in the hideout (``keep_style=False``). With ``offset``
     (``"gcj02"`` under AMap tiles) the geometry sent is shifted to that datum.
     """
@@ -138,7 +143,8 @@ def feature_collection(
     collection = spec.to_geojson()
     for feature in collection["features"]:
         props = feature["properties"]
-        props["tooltip"] = props.pop("_tooltip", None)
+        props[TIP] = props.pop("_tooltip", None)
+        props.pop("popup", None)
         if not keep_style:
             props.pop("_style", None)
     return collection
@@ -205,8 +211,9 @@ def level_view(src: Source, code: str, *, measure: str, lang: str) -> dict[str, 
 def units_geojson(src: Source, code: str) -> dict[str, Any]:
     """The geometry of the units drawn for ``code``: the same in every language.
 
-    Properties are ``code``, ``name``, ``level`` and ``tooltip`` (name and
-    code); colours travel apart (:func:`unit_styles`). Being language-neutral
+    Properties are ``code``, ``name``, ``level`` and ``tip`` (name and code,
+    text: see :func:`feature_collection`); colours travel apart
+    (:func:`unit_styles`). Being language-neutral
     and the same for a grid and its buildings, one copy serves the grid view,
     each of its buildings and both languages: the page loads it from a URL
     the browser caches (:func:`gridmap.app.units_url`), so switching the
@@ -222,7 +229,7 @@ def units_geojson(src: Source, code: str) -> dict[str, Any]:
             {
                 "type": "Feature",
                 "geometry": geom.__geo_interface__,
-                "properties": {"code": c, "name": n, "level": level, "tooltip": f"{n} · {c}"},
+                "properties": {"code": c, "name": n, "level": level, TIP: f"{n} · {c}"},
             }
             for c, n, geom in zip(units["code"], names, geoms, strict=True)
         ]
@@ -471,7 +478,7 @@ def basemap(src: Source) -> dict[str, Any]:
         style = {"color": "#9e9e9e", "weight": _ROAD.get(str(kind), 1.5), "opacity": 0.9}
         props: dict[str, Any] = {"_style": style}
         if isinstance(name, str) and name:
-            props["tooltip"] = name
+            props[TIP] = name
         features.append(
             {"type": "Feature", "geometry": geom.__geo_interface__, "properties": props}
         )

@@ -30,6 +30,8 @@ dash.register_page(__name__, path="/", name="gridmap")
 
 _STYLE = {"variable": "gridmapStyle.fromProperties"}
 _POINT = {"variable": "gridmapStyle.pointToLayer"}
+#: Every GeoJSON layer binds its tooltips through this: as text, never HTML.
+_TEXT = {"variable": "gridmapStyle.bindText"}
 #: The units layer with colouring off: outlines only, still clickable.
 _PLAIN = {"color": "#636363", "weight": 1, "fillColor": "#ffffff", "fillOpacity": 0.2}
 _OVERLAYS = ("units", "party", "circles", "heatmap")
@@ -110,6 +112,7 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
                 id=ids.BASEMAP,
                 url=basemap_url(src, prefix),
                 style=_STYLE,
+                onEachFeature=_TEXT,
                 interactive=False,
             ),
             dl.GeoJSON(
@@ -119,12 +122,14 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
                 url=units_url(src, view["parent"], prefix),
                 hideout=view["hideout"],
                 style=_STYLE,
+                onEachFeature=_TEXT,
                 zoomToBounds=False,
             ),
             dl.GeoJSON(
                 id=ids.OUTLINE,
                 data=v.outline(src, code, lang),
                 style=_STYLE,
+                onEachFeature=_TEXT,
                 hideout={"kind": "gm-outline"},
                 interactive=False,
             ),
@@ -391,6 +396,7 @@ def _geojson(overlay: dict) -> dl.GeoJSON:
         id={"type": _OVERLAY, "layer": overlay["id"]},
         data=overlay["data"],
         style=_STYLE,
+        onEachFeature=_TEXT,
         interactive=coded or overlay["kind"] == "point",
         **point,
     )
