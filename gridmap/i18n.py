@@ -260,6 +260,23 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "and service coverage cannot be computed.",
     ),
     "app.layer_failed": ("图层无法显示：{error}", "The layer cannot be shown: {error}"),
+    "app.refused": (
+        "请求中的{what}不是本页提供的选项：{value}",
+        "The request's {what} is not one this page offers: {value}",
+    ),
+    "app.refused_hint": ("请刷新页面后重试", "reload the page and try again"),
+    "app.malformed_query": (
+        "网址中的参数无效（unit 只能出现一次，且须为单元编码），已显示全区。",
+        "The address's query is not valid (unit must appear once, as a unit code); "
+        "showing the whole district.",
+    ),
+    "app.what.unit": ("单元", "unit"),
+    "app.what.measure": ("指标", "measure"),
+    "app.what.layers": ("图层", "layers"),
+    "app.what.facility": ("设施类型", "facility type"),
+    "app.what.minutes": ("步行时间", "walking minutes"),
+    "app.what.months": ("月份范围", "month window"),
+    "app.what.categories": ("事件类别", "incident categories"),
     "app.panel_failed": (
         "此处无法显示（内部错误，已记录，编号 {ref}）",
         "This part cannot be shown (an internal error, logged as {ref})",

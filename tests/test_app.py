@@ -132,10 +132,15 @@ def test_building_panel(src, path):
 
 def test_unknown_and_malformed_units_say_so(src):
     district = src.district_code()
-    for unit in ("999999999", "x", "43100299999999"):
+    for unit in ("999999999", "43100299999999"):
         resolved = v.resolve(src, unit, "en")
         assert resolved["code"] == district
         assert unit in resolved["message"]
+    # Not a code at all: one plain message that does not repeat it.
+    for unit in ("x", "<b>1</b>", "4" * 5000):
+        resolved = v.resolve(src, unit, "en")
+        assert resolved["code"] == district
+        assert "not valid" in resolved["message"] and unit not in resolved["message"]
     assert v.resolve(src, None, "zh") == {"code": district, "message": None}
 
 

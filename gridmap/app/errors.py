@@ -89,7 +89,17 @@ def in_panel(fallback: Callable[[Any], Any]) -> Callable[[Callable[..., Any]], C
                 if isinstance(error, PreventUpdate):
                     raise
                 reference = uuid.uuid4().hex[:8]
-                log.exception("callback %s failed [ref %s]", func.__name__, reference)
+                if isinstance(error, GridmapError):
+                    # The user's to fix (a refused value …): no traceback, and
+                    # not the message either, which may repeat what was sent.
+                    log.warning(
+                        "callback %s refused: %s [ref %s]",
+                        func.__name__,
+                        type(error).__name__,
+                        reference,
+                    )
+                else:
+                    log.exception("callback %s failed [ref %s]", func.__name__, reference)
                 text = user_message(error, _lang_of(args, kwargs), reference)
                 return fallback(message_box(text))
 

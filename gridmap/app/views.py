@@ -115,6 +115,9 @@ def resolve(src: Source, unit: str | None, lang: str) -> Resolved:
         return Resolved(code=None, message=t("app.empty_store", lang))
     if not unit:
         return Resolved(code=district, message=None)
+    if not unit.isdigit() or len(unit) > 32:
+        # Not a code at all: one plain message, without echoing what was sent.
+        return Resolved(code=district, message=t("app.malformed_query", lang))
     try:
         src.unit(unit)
     except UnitNotFoundError:

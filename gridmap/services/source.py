@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,9 @@ _SIMPLIFY_DEG = 5e-5
 
 #: Seconds between two checks of a store's version (:meth:`Source.changed`).
 RECHECK_SECONDS = 2.0
+#: How many computed values (layers, GeoJSON bodies) a Source keeps, the least
+#: recently used dropped first (a count of entries, not of bytes).
+CACHE_ENTRIES = 256
 _SOURCES: dict[tuple[str, str | None], Source] = {}
 _SOURCES_LOCK = threading.Lock()
 
@@ -96,6 +100,8 @@ class Source:
         self.offset = offset
         self.store = store if store is not None else open_store(self.address)
         self._lock = threading.Lock()
+        self._cache: OrderedDict[str, Any] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self._stats: dict[str, dict[str, Any]] = {}
         self._network = None
         self._service: pd.DataFrame | None = None
@@ -293,11 +299,26 @@ class Source:
             self.stats(self.district_code())  # reads the incidents too
 
     def cached(self, key: str, make: Callable[[], Any]) -> Any:
-        """A value computed once per key (layers reused across requests)."""
-        store = self.__dict__.setdefault("_cache", {})
-        if key not in store:
-            store[key] = make()
-        return store[key]
+        """A value computed once per key (layers reused across requests), the
+        :data:`CACHE_ENTRIES` most recently used kept.
+
+        Keys name a unit and options the page offers (callbacks check them:
+        :mod:`gridmap.app.inputs`), yet codes times options are many: an
+        unbounded dict grew by megabytes per distinct request. ``make`` runs
+        outside the lock (it may take seconds); two requests for the same new
+        key may both compute it, and the second result is dropped.
+        """
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        value = make()
+        with self._cache_lock:
+            value = self._cache.setdefault(key, value)
+            self._cache.move_to_end(key)
+            while len(self._cache) > CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+        return value
 
     # -- basemap ------------------------------------------------------------
 
@@ -314,6 +335,11 @@ class Source:
         if roads.empty or "kind" not in roads:
             return roads.iloc[0:0]
         main = roads[roads["kind"].astype("str").isin(MAIN_ROADS).to_numpy(bool)]
+        if main.empty:
+            # Only lanes and footways (a small or partial extract): no main road to draw.
+            return gpd.GeoDataFrame(
+                {"kind": [], "name": []}, geometry=gpd.GeoSeries([], crs=roads.crs)
+            )
         names = main["name"].astype("string").fillna("")
         rows = []
         for (kind, name), part in main.groupby([main["kind"].astype("str"), names], sort=True):

@@ -17,6 +17,7 @@ import flask
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from gridmap.app import basemap_url, ids, units_url
+from gridmap.app import inputs as checks
 from gridmap.app import views as v
 from gridmap.app.errors import in_panel
 from gridmap.app.tiles import Basemap
@@ -60,9 +61,13 @@ def _tid(name: str) -> dict[str, str]:
 
 def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.Div:
     """The page for ``?unit=…&lang=…`` (Dash Pages passes the query as keywords)."""
-    lang = lang if lang in LANGS else _default_lang()
+    # Dash Pages passes a repeated parameter (`?unit=a&unit=b`) as a list.
+    lang = lang if isinstance(lang, str) and lang in LANGS else _default_lang()
     src = _source()
-    resolved = v.resolve(src, unit, lang)
+    malformed = unit is not None and not isinstance(unit, str)
+    resolved = v.resolve(src, None if malformed else unit, lang)
+    if malformed and resolved["code"] is not None:
+        resolved = v.Resolved(code=resolved["code"], message=t("app.malformed_query", lang))
     code = resolved["code"]
     other = "en" if lang == "zh" else "zh"
     header = html.Header(
@@ -306,7 +311,7 @@ def _layers_panel(lang: str, units_legend: dict, months: list[str]) -> html.Sect
     )
     minutes = dcc.RadioItems(
         id=ids.MINUTES,
-        options=[{"label": f"{m}", "value": m} for m in (5, 10, 15)],
+        options=[{"label": f"{m}", "value": m} for m in checks.MINUTES],
         value=5,
         inline=True,
         persistence=True,
@@ -450,8 +455,10 @@ def drill(feature: dict | None, _overlays: list, state: dict) -> str:
     """
     if ctx.triggered_id != ids.UNITS:
         feature = ctx.triggered[0]["value"] if ctx.triggered else None
-    props = (feature or {}).get("properties") or {}
-    below = (state or {}).get("child_level")
+    state = checks.check_state(_source(), state)
+    props = (feature or {}).get("properties") if isinstance(feature, dict) else None
+    props = props if isinstance(props, dict) else {}
+    below = state["child_level"]
     code = str(props.get("code") or props.get("unit_code") or "")
     # A click on any feature with a code opens the child unit holding it.
     if not below or len(code) < width_of(below) or not is_under(code, state["code"]):
@@ -473,9 +480,13 @@ def drill(feature: dict | None, _overlays: list, state: dict) -> str:
 @in_panel(lambda box: (no_update, [box]))
 def restyle(measure: str, toggles: list[str], _version: str, state: dict) -> tuple[dict, list]:
     """New colours for the units: the hideout changes, the geometry stays."""
-    if "units" not in (toggles or []):
+    src = _source()
+    state = checks.check_state(src, state)
+    toggles = checks.check_choices(toggles, _OVERLAYS, "layers", state["lang"])
+    measure = checks.check_choice(measure, v.MEASURES, "measure", state["lang"])
+    if "units" not in toggles:
         return {"styles": {}, "default": _PLAIN, "selected": None}, []
-    hideout = v.unit_styles(_source(), state["code"], measure=measure, lang=state["lang"])
+    hideout = v.unit_styles(src, state["code"], measure=measure, lang=state["lang"])
     return hideout, _legend(hideout["legend"])
 
 
@@ -508,7 +519,9 @@ def check_data(_ticks: int, shown: str) -> str:
 @in_panel(lambda box: [box])
 def show_building(_version: str, state: dict) -> list:
     """The building panel again, when the data changed (its open incidents)."""
-    return _building_children(_source(), state["code"], state["lang"])
+    src = _source()
+    state = checks.check_state(src, state)
+    return _building_children(src, state["code"], state["lang"])
 
 
 @callback(
@@ -519,7 +532,9 @@ def show_building(_version: str, state: dict) -> list:
 @in_panel(lambda box: [box])
 def show_numbers(state: dict, _version: str) -> list:
     """The numbers panel: the unit's `gridmap stats` figures."""
-    rows = v.numbers(_source(), state["code"], state["lang"])
+    src = _source()
+    state = checks.check_state(src, state)
+    rows = v.numbers(src, state["code"], state["lang"])
     children = []
     for row in rows:
         children.append(html.Dt(row["label"]))
@@ -537,7 +552,11 @@ def show_numbers(state: dict, _version: str) -> list:
 @in_panel(lambda box: [box])
 def show_trend(window: list[int], categories: list[str], _version: str, state: dict) -> list:
     """The unit's incidents per month over the chosen window and categories."""
-    trend = v.trend(_source(), state["code"], state["lang"], window=window, categories=categories)
+    src = _source()
+    state = checks.check_state(src, state)
+    window = checks.check_window(window, v.incident_months(src), state["lang"])
+    categories = checks.check_categories(categories, INCIDENT_CATEGORIES, state["lang"])
+    trend = v.trend(src, state["code"], state["lang"], window=window, categories=categories)
     return _bars(trend, state["lang"])
 
 
@@ -551,9 +570,11 @@ def show_trend(window: list[int], categories: list[str], _version: str, state: d
 @in_panel(lambda box: ([], [box]))
 def show_party(toggles: list[str], _version: str, state: dict) -> tuple[list, list]:
     """The party layers of the unit, when toggled on."""
-    if "party" not in (toggles or []):
+    src = _source()
+    state = checks.check_state(src, state)
+    if "party" not in checks.check_choices(toggles, _OVERLAYS, "layers", state["lang"]):
         return [], []
-    return _show(v.overlays(_source(), state["code"], "party", lang=state["lang"]))
+    return _show(v.overlays(src, state["code"], "party", lang=state["lang"]))
 
 
 @callback(
@@ -570,10 +591,15 @@ def show_circles(
     toggles: list[str], ftype: str, minutes: int, _version: str, state: dict
 ) -> tuple[list, list]:
     """Service circles of one facility type, when toggled on."""
-    if "circles" not in (toggles or []):
+    src = _source()
+    state = checks.check_state(src, state)
+    lang = state["lang"]
+    if "circles" not in checks.check_choices(toggles, _OVERLAYS, "layers", lang):
         return [], []
+    ftype = checks.check_choice(ftype, MUST_HAVE, "facility", lang)
+    minutes = checks.check_choice(minutes, checks.MINUTES, "minutes", lang)
     group = v.overlays(
-        _source(),
+        src,
         state["code"],
         "circles",
         lang=state["lang"],
@@ -597,10 +623,15 @@ def show_heatmap(
     toggles: list[str], window: list[int], categories: list[str], _version: str, state: dict
 ) -> tuple[list, list]:
     """The incident heatmap of the unit, when toggled on."""
-    if "heatmap" not in (toggles or []):
+    src = _source()
+    state = checks.check_state(src, state)
+    lang = state["lang"]
+    if "heatmap" not in checks.check_choices(toggles, _OVERLAYS, "layers", lang):
         return [], []
+    window = checks.check_window(window, v.incident_months(src), lang)
+    categories = checks.check_categories(categories, INCIDENT_CATEGORIES, lang)
     group = v.overlays(
-        _source(),
+        src,
         state["code"],
         "heatmap",
         lang=state["lang"],

@@ -1,0 +1,170 @@
+"""Every value a dashboard callback receives is checked on the server (issue #11, point 6).
+
+The callbacks are sent as a forged browser would send them: straight to
+``/_dash-update-component``, with values the page never offers. Each must be
+refused with a one-line message in its panel, quickly, computing nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from gridmap.app import inputs as checks
+from gridmap.coverage import MUST_HAVE
+from gridmap.schema import INCIDENT_CATEGORIES
+from gridmap.services.source import Source
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client(demo_path):
+    from gridmap.app import create_app
+
+    return create_app(str(demo_path), lang="en").server.test_client()
+
+
+@pytest.fixture(scope="module")
+def src(demo_path) -> Source:
+    return Source(str(demo_path))
+
+
+def _view(src: Source, **change) -> dict:
+    code = src.district_code()
+    return {"code": code, "lang": "en", "child_level": "subdistrict", **change}
+
+
+def _circles(client, view: dict, *, ftype="clinic", minutes=5, toggles=("circles",)) -> dict:
+    body = {
+        "output": "..gm-circles.children...gm-legend-circles.children..",
+        "outputs": [
+            {"id": "gm-circles", "property": "children"},
+            {"id": "gm-legend-circles", "property": "children"},
+        ],
+        "inputs": [
+            {"id": "gm-layer-toggles", "property": "value", "value": list(toggles)},
+            {"id": "gm-facility-type", "property": "value", "value": ftype},
+            {"id": "gm-minutes", "property": "value", "value": minutes},
+            {"id": "gm-data-version", "property": "data", "value": "x"},
+        ],
+        "state": [{"id": "gm-view", "property": "data", "value": view}],
+        "changedPropIds": ["gm-minutes.value"],
+    }
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()["response"]
+
+
+def _refused(answer: dict, what: str) -> None:
+    """The layer is empty and its legend says, in one line, which value was refused."""
+    legend = json.dumps(answer["gm-legend-circles"]["children"], ensure_ascii=False)
+    said = f"request's {what}" in legend or "请求中的" in legend
+    assert "panel-error" in legend and said, legend
+    assert answer["gm-circles"]["children"] == []
+
+
+def test_forged_minutes_are_refused_at_once(client, src):
+    """Walking minutes 1e6 once took the server to 3.9 GB: now a message, in well under a second."""
+    _circles(client, _view(src), minutes=1e6)  # the first request reads the store
+    for minutes in (1e6, 7, "5", -5, None, [5], True):
+        t0 = time.perf_counter()
+        answer = _circles(client, _view(src), minutes=minutes)
+        assert time.perf_counter() - t0 < 1.0, minutes
+        _refused(answer, "walking minutes")
+
+
+def test_forged_facility_toggles_and_state_are_refused(client, src):
+    _refused(_circles(client, _view(src), ftype="kindergarten'; drop"), "facility type")
+    _refused(_circles(client, _view(src), toggles=("circles", "bogus")), "layers")
+    _refused(_circles(client, _view(src, code="431002999")), "unit")
+    # No state to take the language from: the message is in Chinese, the default.
+    _refused(_circles(client, "not a dict"), "unit")
+    # A forged child level is not believed: the server recomputes it.
+    state = checks.check_state(src, _view(src, child_level="building"))
+    assert state["child_level"] == "subdistrict"
+
+
+def test_offered_values_pass(client, src):
+    answer = _circles(client, _view(src), ftype=MUST_HAVE[0], minutes=checks.MINUTES[-1])
+    assert answer["gm-circles"]["children"], "circles drawn for an offered value"
+    assert "panel-error" not in json.dumps(answer)
+
+
+def test_checks_of_each_kind(src):
+    months = ["2025-01", "2025-02", "2025-03"]
+    assert checks.check_window([0, 2], months, "en") == [0, 2]
+    for bad in ([2, 0], [0, 3], [0], [0.5, 1], "0,1", [0, 10**9], [True, 1]):
+        with pytest.raises(checks.RefusedInputError):
+            checks.check_window(bad, months, "en")
+    assert checks.check_window([0, 0], [], "en") is None
+    assert checks.check_categories(None, INCIDENT_CATEGORIES, "en") == []
+    first = INCIDENT_CATEGORIES[0]
+    assert checks.check_categories([first, first], INCIDENT_CATEGORIES, "en") == [first]
+    with pytest.raises(checks.RefusedInputError):
+        checks.check_categories(["<script>"], INCIDENT_CATEGORIES, "en")
+    with pytest.raises(checks.RefusedInputError):
+        checks.check_categories([first] * 1000, INCIDENT_CATEGORIES, "en")
+    # The message repeats a little of the value, never all of it.
+    with pytest.raises(checks.RefusedInputError) as error:
+        checks.check_choice("x" * 10_000, ("a",), "measure", "en")
+    assert len(str(error.value)) < 200
+
+
+def test_repeated_or_malformed_unit_gets_one_plain_message(client, src):
+    from test_app import _page
+
+    district = src.district_code()
+    for search in (f"?unit={district}&unit=431002001&lang=en", "?unit=%3Cb%3E&lang=en"):
+        page = _page(client, search)
+        assert "The address's query is not valid" in page, search
+        assert "['" not in page and "<b>" not in page
+
+
+def test_caches_are_bounded(src, monkeypatch):
+    from gridmap.services import source
+
+    monkeypatch.setattr(source, "CACHE_ENTRIES", 3)
+    fresh = Source(str(src.address))
+    made = []
+    for i in range(10):
+        fresh.cached(f"k{i}", lambda i=i: made.append(i) or i)
+    assert len(fresh._cache) == 3 and list(fresh._cache) == ["k7", "k8", "k9"]
+    # A hit refreshes its entry: k7 is kept, k8 (the least recently used) goes.
+    assert fresh.cached("k7", lambda: made.append("again")) == 7
+    fresh.cached("k10", lambda: 10)
+    assert list(fresh._cache) == ["k9", "k7", "k10"] and "again" not in made
+    fresh.close()
+
+
+def test_a_store_without_main_roads_still_draws(demo_path, tmp_path):
+    """Only lanes and footways: the basemap draws the boundary, the page its units."""
+    import shutil
+
+    from test_app import _drawn_levels, _page
+
+    from gridmap.app import create_app, views
+    from gridmap.services.source import MAIN_ROADS
+    from gridmap.store import open_store
+
+    copy = tmp_path / "lanes.gpkg"
+    shutil.copy(demo_path, copy)
+    with open_store(copy) as store:
+        roads = store.read("roads")
+        lanes = roads[~roads["kind"].astype(str).isin(MAIN_ROADS)]
+        assert 0 < len(lanes) < len(roads)
+        store.write({"roads": lanes}, mode="replace")
+    lanes_src = Source(str(copy))
+    assert lanes_src.main_roads().empty
+    kinds = {
+        f["properties"].get("_style", {}).get("dashArray")
+        for f in views.basemap(lanes_src)["features"]
+    }
+    assert kinds == {"6 4"}  # the district boundary only
+    lanes_src.close()
+    client = create_app(str(copy), lang="en").server.test_client()
+    page = _page(client, "?lang=en")
+    assert "panel-error" not in page
+    assert _drawn_levels(client, page) == ["subdistrict"] * 14
