@@ -168,3 +168,23 @@ def test_a_store_without_main_roads_still_draws(demo_path, tmp_path):
     page = _page(client, "?lang=en")
     assert "panel-error" not in page
     assert _drawn_levels(client, page) == ["subdistrict"] * 14
+
+
+def test_text_responses_are_compressed(client, src):
+    """Pages, callbacks, scripts and the geometry routes all travel compressed (issue #11, point 2)."""
+    from gridmap.app import basemap_url, units_url
+
+    gz = {"Accept-Encoding": "gzip, deflate, br, zstd"}
+    urls = [
+        "/",
+        "/_dash-layout",
+        "/_dash-dependencies",
+        basemap_url(src),
+        units_url(src, src.district_code()),
+    ]
+    for url in urls:
+        response = client.get(url, headers=gz)
+        assert response.status_code == 200, url
+        assert response.headers.get("Content-Encoding") in ("gzip", "br", "zstd"), url
+        plain = client.get(url)
+        assert len(response.data) < len(plain.data), url
