@@ -27,7 +27,7 @@ __all__ = ["EXTRAS", "MissingExtraError", "missing_extra", "require"]
 
 #: The top-level modules of each extra's packages (as imported, not as named on PyPI).
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "app": ("dash", "dash_leaflet", "folium", "branca", "waitress", "flask"),
+    "app": ("dash", "dash_leaflet", "folium", "branca", "waitress", "flask", "flask_compress"),
     "postgis": ("sqlalchemy", "geoalchemy2", "psycopg", "alembic"),
 }
 

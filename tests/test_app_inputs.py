@@ -171,7 +171,7 @@ def test_a_store_without_main_roads_still_draws(demo_path, tmp_path):
 
 
 def test_text_responses_are_compressed(client, src):
-    """Pages, callbacks, scripts and the geometry routes all travel compressed (issue #11, point 2)."""
+    """Pages, callbacks, scripts and the geometry routes travel compressed (#11, point 2)."""
     from gridmap.app import basemap_url, units_url
 
     gz = {"Accept-Encoding": "gzip, deflate, br, zstd"}
