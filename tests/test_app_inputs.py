@@ -96,6 +96,7 @@ def test_offered_values_pass(client, src):
 def test_checks_of_each_kind(src):
     months = ["2025-01", "2025-02", "2025-03"]
     assert checks.check_window([0, 2], months, "en") == [0, 2]
+    assert checks.check_window(None, months, "en") is None
     for bad in ([2, 0], [0, 3], [0], [0.5, 1], "0,1", [0, 10**9], [True, 1]):
         with pytest.raises(checks.RefusedInputError):
             checks.check_window(bad, months, "en")

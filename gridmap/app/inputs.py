@@ -109,10 +109,10 @@ def check_categories(values: Any, offered: Collection[str], lang: str) -> list[s
 def check_window(window: Any, months: Sequence[str], lang: str) -> list[int] | None:
     """The month slider's ``[first, last]``: two whole indexes into ``months``, in order.
 
-    ``None`` when there are no months (the slider is disabled).
+    ``None`` (every month) for ``None``, or when there are no months (the slider is disabled).
     """
-    if not months and window in (None, [0, 0]):
-        return None
+    if window is None or (not months and window == [0, 0]):
+        return None  # every month
     ok = (
         isinstance(window, list)
         and len(window) == 2
