@@ -97,7 +97,7 @@ def search_for(code: str | None, lang: str) -> str:
     return "?" + urlencode(params)
 
 
-def resolve(src: Source, unit: str | None, lang: str) -> Resolved:
+def resolve(src: Source, unit: str | list[str] | None, lang: str) -> Resolved:
     """The unit to show for the URL's ``unit`` (district by default).
 
     Parameters
@@ -105,7 +105,8 @@ def resolve(src: Source, unit: str | None, lang: str) -> Resolved:
     src
         The store.
     unit
-        The code from the URL, or ``None``.
+        The code from the URL, or ``None``; a list (a repeated parameter) or a
+        text that is no code gets the malformed-query message.
     lang
         ``zh`` or ``en`` (of the message).
     """
@@ -113,10 +114,11 @@ def resolve(src: Source, unit: str | None, lang: str) -> Resolved:
         district = src.district_code()
     except UnitNotFoundError:
         return Resolved(code=None, message=t("app.empty_store", lang))
-    if not unit:
+    if unit is None or unit == "":
         return Resolved(code=district, message=None)
-    if not unit.isdigit() or len(unit) > 32:
-        # Not a code at all: one plain message, without echoing what was sent.
+    # Not one code (Dash Pages passes a repeated `?unit=` as a list), or not a
+    # code at all: one plain message, without echoing what was sent.
+    if not isinstance(unit, str) or not unit.isdigit() or len(unit) > 32:
         return Resolved(code=district, message=t("app.malformed_query", lang))
     try:
         src.unit(unit)

@@ -64,10 +64,7 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
     # Dash Pages passes a repeated parameter (`?unit=a&unit=b`) as a list.
     lang = lang if isinstance(lang, str) and lang in LANGS else _default_lang()
     src = _source()
-    malformed = unit is not None and not isinstance(unit, str)
-    resolved = v.resolve(src, None if malformed else unit, lang)
-    if malformed and resolved["code"] is not None:
-        resolved = v.Resolved(code=resolved["code"], message=t("app.malformed_query", lang))
+    resolved = v.resolve(src, unit, lang)
     code = resolved["code"]
     other = "en" if lang == "zh" else "zh"
     header = html.Header(
