@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -193,17 +194,33 @@ def test_demo_validates_without_errors(capsys, demo_path):
 def test_validate_reports_an_overlap_and_exits_1(capsys, store):
     st = open_store(store)
     grids = st.read("grids")
-    # Push one grid's polygon 50 m into its neighbours: an overlap and a gap.
     metric = grids.to_crs(grids.estimate_utm_crs())
-    # The largest grid of a community with several grids (a "00" grid has no sibling).
-    divided = ~metric["code"].str.endswith("00")
-    i = int(metric.area[divided].idxmax())
-    metric.loc[i, "geometry"] = shapely.affinity.translate(metric.geometry[i], xoff=50)
+    # Two sibling grids (same community) sharing a boundary: grow the first 30 m
+    # into the second. Chosen by topology, not by size, so that the overlap is
+    # between siblings whatever the demo's layout (a grid pushed sideways may
+    # cross into another community instead, which is an outside_parent finding).
+    tree = shapely.STRtree(metric.geometry.values)
+    a, b = tree.query(metric.geometry.values, predicate="touches")
+    same = (a < b) & (
+        metric["community_code"].to_numpy()[a] == metric["community_code"].to_numpy()[b]
+    )
+    shared = shapely.length(
+        shapely.intersection(metric.geometry.values[a[same]], metric.geometry.values[b[same]])
+    )
+    k = int(np.argmax(shared))
+    i, j = int(a[same][k]), int(b[same][k])
+    grown = shapely.union(
+        metric.geometry[i], shapely.intersection(metric.geometry[j], metric.geometry[i].buffer(30))
+    )
+    metric.loc[i, "geometry"] = grown
     grids.loc[i, "geometry"] = metric.to_crs(4326).geometry[i]
     st.write({"grids": grids}, mode="replace")
     rc, out, _ = run(capsys, "--lang", "en", "validate", store)
     assert rc == 1
-    assert grids.loc[i, "code"] in out
+    assert "(grid_overlap)" in out
+    assert f"grid {grids.loc[i, 'code']} and grid {grids.loc[j, 'code']}" in out or (
+        f"grid {grids.loc[j, 'code']} and grid {grids.loc[i, 'code']}" in out
+    )
     rc_zh, out_zh, _ = run(capsys, "validate", store)
     assert rc_zh == 1
     assert "重叠" in out_zh

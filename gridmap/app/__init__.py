@@ -66,6 +66,10 @@ def create_app(
     # accepts): the basemap's GeoJSON is a quarter of its size gzipped. The
     # geometry routes' type is added to flask-compress's list.
     server.config["COMPRESS_MIMETYPES"] = [*_COMPRESSED, "application/geo+json"]
+    # Streamed responses (the files of /assets/, a few kB) stay as they are:
+    # flask-compress wraps their file in a generator and never closes it, so
+    # every such request leaked a file handle until garbage collection.
+    server.config["COMPRESS_STREAMS"] = False
     app = dash.Dash(
         "gridmap.app",
         server=server,
