@@ -13,7 +13,9 @@ metric CRS, at a fixed analysis resolution:
 * :func:`density_surface` — incidents (any CRS) to a :class:`DensitySurface`:
   filtered by category and time window, projected to their UTM zone;
 * :func:`legend_breaks` — class breaks from the surface at the analysis
-  resolution, so one colour means one density at every zoom level.
+  resolution, so one colour means one density at every zoom level;
+* :func:`web_raster` — the surface resampled (bilinear) onto a web map's pixels
+  (Web Mercator, north up) over a lon/lat box: what a map draws as an image.
 
 The floor
 ---------
@@ -62,6 +64,7 @@ __all__ = [
     "density_surface",
     "floor_density",
     "legend_breaks",
+    "web_raster",
 ]
 
 #: The kernel is cut off at this many standard deviations: σ = radius / TRUNCATE.
@@ -240,6 +243,12 @@ class DensitySurface:
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         """``(minx, miny, maxx, maxy)`` of the raster, in metres."""
+        a, _, c, _, e, f = self.transform
+        ny, nx = self.grid.shape
+        return (c, f + e * ny, c + a * nx, f)
+
+    def extent(self) -> tuple[float, float, float, float]:
+        """``(minx, miny, maxx, maxy)`` of the raster, in metres (its CRS)."""
         a, _, c, _, e, f = self.transform
         ny, nx = self.grid.shape
         return (c, f + e * ny, c + a * nx, f)
@@ -446,3 +455,75 @@ def _window(
         return ts
 
     return conv(start), conv(end)
+
+
+# ---------------------------------------------------------------------------
+# On a web map
+
+
+def web_raster(
+    surface: DensitySurface,
+    bounds: tuple[float, float, float, float],
+    *,
+    max_px: int = 800,
+    min_px: int = 512,
+    px_per_cell: float = 2.0,
+    clip: shapely.Geometry | None = None,
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The surface on a web map's pixels over a lon/lat box (for an image overlay).
+
+    A web map stretches an image between two lon/lat corners in Web Mercator
+    (EPSG:3857), north up; the surface is a UTM raster, turned against north by
+    the meridian convergence. Each pixel's centre is therefore taken back to the
+    surface's CRS and the density read there by bilinear interpolation: the
+    image is smooth (no cell staircase) and lies where the incidents are.
+
+    Parameters
+    ----------
+    surface
+        From :func:`density_surface`.
+    bounds
+        ``(west, south, east, north)`` in degrees (EPSG:4326).
+    max_px, min_px
+        Bounds of the image's longest side, in pixels: at least ``min_px`` so a
+        small unit, seen full-screen, is still smooth when the browser scales it.
+    px_per_cell
+        Pixels per surface cell along the longer side (within the bounds above).
+    clip
+        A lon/lat (multi)polygon: pixels whose centre lies outside are 0 (the
+        kernel spills over a unit's edge; the map shows the unit's own).
+
+    Returns
+    -------
+    grid : numpy.ndarray
+        Density per km², shape ``(rows, cols)``, row 0 at the north; 0 off the surface.
+    bounds : tuple
+        The ``bounds`` given (the image spans them exactly).
+    """
+    from pyproj import Transformer
+
+    west, south, east, north = (float(v) for v in bounds)
+    to_web = Transformer.from_crs(STORAGE_CRS, "EPSG:3857", always_xy=True)
+    (x0, x1), (y0, y1) = to_web.transform([west, east], [south, north])
+    side_m = max(x1 - x0, y1 - y0) * math.cos(math.radians((south + north) / 2))
+    longest = int(min(max_px, max(min_px, math.ceil(px_per_cell * side_m / surface.cell_m))))
+    scale = longest / max(x1 - x0, y1 - y0)
+    cols, rows = max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))
+    xs = x0 + (np.arange(cols) + 0.5) * (x1 - x0) / cols
+    ys = y1 - (np.arange(rows) + 0.5) * (y1 - y0) / rows
+    gx, gy = np.meshgrid(xs, ys)
+    to_surface = Transformer.from_crs("EPSG:3857", surface.crs, always_xy=True)
+    mx, my = to_surface.transform(gx.ravel(), gy.ravel())
+    a, _, c, _, e, f = surface.transform
+    # Fractional (row, column) of each pixel centre, cell centres at whole numbers.
+    col = (np.asarray(mx) - c) / a - 0.5
+    row = (np.asarray(my) - f) / e - 0.5
+    values = ndimage.map_coordinates(
+        surface.grid, [row, col], order=1, mode="constant", cval=0.0, prefilter=False
+    )
+    values = values.reshape(rows, cols)
+    if clip is not None:
+        lon, lat = to_web.transform(gx.ravel(), gy.ravel(), direction="INVERSE")
+        inside = shapely.contains_xy(clip, np.asarray(lon), np.asarray(lat)).reshape(rows, cols)
+        values = np.where(inside, values, 0.0)
+    return values, (west, south, east, north)

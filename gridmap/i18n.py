@@ -420,6 +420,11 @@ CATALOGUE.update(
     {
         "map.synthetic": ("演示数据为合成数据", "demo data are synthetic"),
         "map.boundary": ("边界", "Boundary"),
+        "map.circles_district": (
+            "全区按街道显示覆盖率；进入街道可见步行服务范围和未覆盖的楼栋",
+            "the district shows each subdistrict's coverage; open a subdistrict to see the "
+            "walking service areas and the buildings not reached",
+        ),
         "map.no_buildings": (
             "存储中没有楼栋，未绘制服务圈",
             "the store has no buildings: service circles left out",
@@ -494,6 +499,15 @@ CATALOGUE.update(
         "map.circles.served": ("服务人口 {n:,}", "{n:,} people served"),
         # layers/incidents.py
         "map.incidents.density": ("事件密度（件/平方公里）", "Incident density (per km²)"),
+        "map.incidents.density_month": (
+            "事件密度（件/平方公里/月）",
+            "Incident density (per km² per month)",
+        ),
+        "map.incidents.kernel_month": (
+            "高斯核密度，σ = {s} 米，{r} 米外为零；低于 {f} 件/平方公里/月不显示",
+            "Gaussian kernel density, σ = {s} m, zero beyond {r} m; below {f} per km² per "
+            "month not shown",
+        ),
         "map.incidents.radius": ("半径 {r} 米", "radius {r} m"),
         "map.incidents.kernel": (
             "高斯核密度，σ = {s} 米，{r} 米外为零；低于 {f} 件/平方公里不显示",
@@ -507,10 +521,6 @@ CATALOGUE.update(
             "{name} ({code}): {n} incidents · {hh} households · {rate}",
         ),
         "map.incidents.rate_value": ("每{per}户 {v} 件", "{v} per {per} households"),
-        "map.incidents.cell_tip": (
-            "事件密度 {lo} – {hi} 件/平方公里",
-            "density {lo} – {hi} per km²",
-        ),
         # layers/folium_map.py
         "map.export.legend": ("图例", "Legend"),
         # layers/folium_map.py

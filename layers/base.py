@@ -9,7 +9,10 @@ same way: both only read ``_style``.
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -26,6 +29,7 @@ __all__ = [
     "PALETTES",
     "LayerSpec",
     "Legend",
+    "RasterImage",
     "LegendItem",
     "class_breaks",
     "classify",
@@ -80,6 +84,61 @@ class Legend:
         }
 
 
+@dataclass(frozen=True)
+class RasterImage:
+    """A picture stretched over a lon/lat box (Leaflet's ImageOverlay, in both renderers).
+
+    Parameters
+    ----------
+    png
+        The image, PNG-encoded (RGBA; transparent where nothing is drawn).
+    bounds
+        ``(west, south, east, north)`` in degrees (EPSG:4326).
+    opacity
+        Of the whole image, on top of each pixel's own alpha.
+    """
+
+    png: bytes
+    bounds: tuple[float, float, float, float]
+    opacity: float = 1.0
+
+    def url(self) -> str:
+        """The image as a ``data:`` URL: it travels with the layer, nothing to fetch."""
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+    def corners(self) -> list[list[float]]:
+        """``[[south, west], [north, east]]``, as Leaflet takes bounds."""
+        west, south, east, north = self.bounds
+        return [[south, west], [north, east]]
+
+
+def png_rgba(rgba: np.ndarray) -> bytes:
+    """An ``(rows, cols, 4)`` ``uint8`` array as a PNG file (8-bit RGBA, no interlace).
+
+    PNG's own structure (signature, IHDR, one zlib-compressed IDAT, IEND): a map
+    overlay needs nothing more, and no imaging library is installed for it.
+    """
+    rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
+    if rgba.ndim != 3 or rgba.shape[2] != 4:
+        raise ValueError(f"expected (rows, cols, 4) RGBA, got shape {rgba.shape}")
+    rows, cols = rgba.shape[:2]
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    # Each scanline starts with its filter type (0: none); zlib does the rest,
+    # and the large transparent runs cost next to nothing.
+    raw = np.concatenate([np.zeros((rows, 1), np.uint8), rgba.reshape(rows, cols * 4)], axis=1)
+    header = struct.pack(">IIBBBBB", cols, rows, 8, 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw.tobytes(), 9))
+        + chunk(b"IEND", b"")
+    )
+
+
 @dataclass
 class LayerSpec:
     """A map layer: features with their style and tooltip, and a legend.
@@ -97,7 +156,10 @@ class LayerSpec:
     legend
         The legend.
     kind
-        ``polygon``, ``line`` or ``point`` (points are drawn as circle markers).
+        ``polygon``, ``line``, ``point`` (points are drawn as circle markers) or
+        ``image`` (no features: the layer is :attr:`image`).
+    image
+        The picture of an ``image`` layer.
     """
 
     id: str
@@ -106,6 +168,7 @@ class LayerSpec:
     legend: Legend
     kind: str = "polygon"
     properties: Sequence[str] = field(default_factory=tuple)
+    image: RasterImage | None = None
 
     def __post_init__(self) -> None:
         missing = {"_style", "_tooltip"} - set(self.features.columns)
@@ -113,6 +176,8 @@ class LayerSpec:
             raise ValueError(f"layer '{self.id}' lacks the columns {sorted(missing)}")
         if self.features.crs is None or self.features.crs.to_epsg() != 4326:
             raise ValueError(f"layer '{self.id}' must be in EPSG:4326")
+        if (self.kind == "image") != (self.image is not None):
+            raise ValueError(f"layer '{self.id}': an image, and only an image layer, has an image")
 
     def drawn_features(self) -> gpd.GeoDataFrame:
         """The features a map draws: those with a geometry that is not empty.

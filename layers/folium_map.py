@@ -270,6 +270,22 @@ def to_folium(
     legends = []
     bounds = None
     for spec in specs:
+        if spec.image is not None:
+            # An image layer (the heatmap): stretched over its box, smooth (not
+            # pixelated), letting the mouse through to the layers under it.
+            image = folium.raster_layers.ImageOverlay(
+                image=spec.image.url(),
+                bounds=spec.image.corners(),
+                opacity=spec.image.opacity,
+                name=html.escape(spec.title),
+                show=spec.id not in hidden,
+                pixelated=False,
+                interactive=False,
+            )
+            image.add_to(m)
+            testid = legend_testid((groups or {}).get(spec.id, ""), spec)
+            legends.append(_legend_html(spec.legend, image.get_name(), testid, spec.id in hidden))
+            continue
         data, styles = _geojson(spec)
         kwargs: dict = {}
         is_boundary = spec.id == BOUNDARY_ID

@@ -1,10 +1,11 @@
 """Incident layers: a density heatmap and a rate choropleth, each with its legend.
 
-* :func:`heatmap` — a :class:`~gridmap.density.DensitySurface` drawn as
-  polygons of classed cells: equal-class cells merged into one (multi)polygon
-  per class, coloured with the surface's fixed breaks (computed at the analysis
-  resolution, so a colour means the same density at every zoom level). The
-  legend gives the unit (incidents per km²) and the radius in metres.
+* :func:`heatmap` — a :class:`~gridmap.density.DensitySurface` drawn as a
+  smooth image (resampled onto the web map's pixels), coloured in fixed classes
+  (computed at the analysis resolution, so a colour means the same density at
+  every zoom level; given those of the whole period, the same in every month
+  window). The legend gives the unit (incidents per km², per month) and the
+  radius in metres.
 * :func:`rate_choropleth` — units (grids, communities …) coloured by incidents
   per 1,000 households, with quantile breaks computed once; units without
   households have no rate and are drawn in the no-data grey.
@@ -24,7 +25,17 @@ import pandas as pd
 import shapely
 
 from gridmap.i18n import label, t
-from layers.base import NO_DATA, PALETTES, LayerSpec, Legend, LegendItem, class_breaks, classify
+from layers.base import (
+    NO_DATA,
+    PALETTES,
+    LayerSpec,
+    Legend,
+    LegendItem,
+    RasterImage,
+    class_breaks,
+    classify,
+    png_rgba,
+)
 
 if TYPE_CHECKING:
     from gridmap.density import DensitySurface
@@ -59,15 +70,42 @@ def _palette_of(n_classes: int) -> list[str]:
 # Heatmap
 
 
-def heatmap(surface: DensitySurface, *, lang: str = "zh", synthetic: bool = False) -> LayerSpec:
-    """The density surface as classed polygons (one feature per class).
+def heatmap(
+    surface: DensitySurface,
+    *,
+    bounds: tuple[float, float, float, float] | None = None,
+    clip: shapely.Geometry | None = None,
+    months: int | None = None,
+    breaks: Sequence[float] | None = None,
+    floor: float | None = None,
+    lang: str = "zh",
+    synthetic: bool = False,
+) -> LayerSpec:
+    """The density surface as a smooth image in fixed classes, with its legend.
+
+    The surface is resampled onto a web map's pixels (:func:`gridmap.density.web_raster`,
+    bilinear: no cell staircase at any zoom) and each pixel coloured by its class.
 
     Parameters
     ----------
     surface
-        From :func:`gridmap.density.density_surface`; its ``breaks`` are the
-        classes (fixed for every zoom level), its ``floor`` the lowest density
-        drawn.
+        From :func:`gridmap.density.density_surface`; its ``floor`` is the lowest
+        density drawn.
+    bounds
+        ``(west, south, east, north)`` of the image; default: the surface's extent.
+    clip
+        A lon/lat polygon outside which nothing is drawn (the unit shown).
+    months
+        How many months the surface's incidents span: the densities are then per
+        month, so that one colour means one rate whatever the window.
+    breaks
+        Fixed class breaks (upper bounds; per km², per month with ``months``);
+        default the surface's own. Give the breaks of the whole period to keep
+        the legend still while the month window moves.
+    floor
+        The lowest density drawn, the first class's lower end (same unit as
+        ``breaks``); default the surface's floor (per month with ``months``).
+        With the breaks of the whole period, give its floor too.
     lang
         ``zh`` or ``en``.
     synthetic
@@ -76,100 +114,81 @@ def heatmap(surface: DensitySurface, *, lang: str = "zh", synthetic: bool = Fals
     Returns
     -------
     LayerSpec
-        ``id="incident_density"``, features with ``class`` (0 = lowest),
-        ``lower`` and ``upper`` (per km²), EPSG:4326.
+        ``id="incident_density"``, ``kind="image"``; no features.
     """
-    breaks = np.asarray(surface.breaks, dtype=float)
-    colors = _palette_of(len(breaks)) if len(breaks) else []
-    lowers = [surface.floor, *breaks[:-1]][: len(breaks)]
-    polys = _class_polygons(surface, breaks)
-    rows = [(k, lowers[k], breaks[k], geom) for k, geom in enumerate(polys) if not geom.is_empty]
-    features = gpd.GeoDataFrame(
-        {
-            "class": pd.Series([r[0] for r in rows], dtype="int64"),
-            "lower": pd.Series([r[1] for r in rows], dtype="float64"),
-            "upper": pd.Series([r[2] for r in rows], dtype="float64"),
-        },
-        geometry=[r[3] for r in rows],
-        crs=surface.crs,
-    ).to_crs("EPSG:4326")
-    features["_style"] = [
-        {"color": colors[k], "weight": 0, "fillColor": colors[k], "fillOpacity": 0.7}
-        for k in features["class"]
-    ]
-    features["_tooltip"] = [
-        t("map.incidents.cell_tip", lang, lo=format_number(lo), hi=format_number(hi))
-        for lo, hi in zip(features["lower"], features["upper"], strict=True)
-    ]
+    from gridmap.density import web_raster
 
+    per = float(months) if months else 1.0
+    breaks_ = np.asarray(surface.breaks / per if breaks is None else breaks, dtype=float)
+    colors = _palette_of(len(breaks_)) if len(breaks_) else []
+    floor = surface.floor / per if floor is None else float(floor)
+    lowers = [floor, *breaks_[:-1]][: len(breaks_)]
+    if bounds is None:
+        box = gpd.GeoSeries([shapely.box(*surface.extent())], crs=surface.crs)
+        bounds = tuple(float(v) for v in box.to_crs("EPSG:4326").total_bounds)
+    grid, bounds = web_raster(surface, bounds, clip=clip)
+    image = _colour_image(grid / per, floor, breaks_, colors)
+
+    unit = t("map.incidents.density_month" if months else "map.incidents.density", lang)
     radius = t("map.incidents.radius", lang, r=f"{surface.radius_m:.0f}")
-    title = f"{t('map.incidents.density', lang)} · {radius}"
-    extra = []
+    legend_title = f"{unit} · {radius}"
     if surface.categories is not None:
-        extra.append("、".join(label("category", c, lang) for c in surface.categories))
+        legend_title += " · " + "、".join(label("category", c, lang) for c in surface.categories)
+    # The window goes in the layer's name, not the legend: the legend stays the
+    # same while the window moves (the classes are fixed).
+    title = legend_title
     if surface.start is not None or surface.end is not None:
-        extra.append(
-            t(
-                "map.incidents.window",
-                lang,
-                a="…" if surface.start is None else f"{surface.start:%Y-%m-%d}",
-                b="…" if surface.end is None else f"{surface.end:%Y-%m-%d}",
-            )
+        title += " · " + t(
+            "map.incidents.window",
+            lang,
+            a="…" if surface.start is None else f"{surface.start:%Y-%m-%d}",
+            b="…" if surface.end is None else f"{surface.end:%Y-%m-%d}",
         )
-    if extra:
-        title += " · " + " · ".join(extra)
     note = t(
-        "map.incidents.kernel",
+        "map.incidents.kernel_month" if months else "map.incidents.kernel",
         lang,
         s=f"{surface.sigma_m:.0f}",
         r=f"{surface.radius_m:.0f}",
-        f=format_number(surface.floor),
+        f=format_number(floor),
     )
     if synthetic:
         note += "; " + t("map.synthetic", lang)
     items = tuple(
         LegendItem(f"{format_number(lo)} – {format_number(hi)}", c)
-        for lo, hi, c in zip(lowers, breaks, colors, strict=True)
+        for lo, hi, c in zip(lowers, breaks_, colors, strict=True)
+    )
+    empty = gpd.GeoDataFrame(
+        {"_style": pd.Series([], dtype=object), "_tooltip": pd.Series([], dtype=str)},
+        geometry=gpd.GeoSeries([], crs="EPSG:4326"),
     )
     return LayerSpec(
         "incident_density",
         title,
-        features,
-        Legend(title, items, note),
-        properties=["class", "lower", "upper"],
+        empty,
+        Legend(legend_title, items, note),
+        kind="image",
+        image=RasterImage(png_rgba(image), bounds, opacity=_OPACITY),
     )
 
 
-def _class_polygons(surface: DensitySurface, breaks: np.ndarray) -> list[shapely.Geometry]:
-    """One (multi)polygon per class, in the surface's CRS.
+#: The heatmap image's opacity: the units and streets under it stay readable.
+_OPACITY = 0.75
 
-    Every drawn cell becomes a square and the squares of a class are dissolved
-    with GEOS's coverage union, which only has to match shared edges: squares
-    of one grid share exact corners (each computed by the same formula from its
-    integer column and row), so it applies, and it dissolves 10⁵ cells in a few
-    tenths of a second where a general ``union_all`` takes seconds. (Merging
-    cells into row runs first would create T-junctions, which coverage union
-    rejects.)
-    """
-    grid = surface.grid
+
+def _colour_image(
+    values: np.ndarray, floor: float, breaks: np.ndarray, colors: Sequence[str]
+) -> np.ndarray:
+    """RGBA pixels: each value's class colour, transparent below ``floor`` (or no classes)."""
+    rgba = np.zeros((*values.shape, 4), np.uint8)
     if not len(breaks):
-        return []
-    a, _, c, _, e, f = surface.transform
-    # The class of each drawn cell exactly as layers.base.classify computes it.
-    drawn = (grid > 0) & (grid >= surface.floor)
-    cls = np.searchsorted(breaks, grid, side="left").clip(0, len(breaks) - 1)
-    rows, cols = np.nonzero(drawn)
-    klass = cls[rows, cols]
-    out = []
-    for k in range(len(breaks)):
-        r, q = rows[klass == k], cols[klass == k]
-        if not len(r):
-            out.append(shapely.Polygon())
-            continue
-        # North-up (e < 0): row r spans f + e * (r + 1) … f + e * r.
-        squares = shapely.box(c + a * q, f + e * (r + 1), c + a * (q + 1), f + e * r)
-        out.append(shapely.coverage_union_all(squares))
-    return out
+        return rgba
+    palette = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in colors], np.uint8)
+    # The class of a value: the first break at or above it (the top class above all).
+    cls = np.minimum(np.searchsorted(breaks, values, side="left"), len(breaks) - 1)
+    drawn = values >= floor
+    rgba[..., :3] = palette[cls]
+    rgba[..., 3] = np.where(drawn, 255, 0)
+    return rgba
 
 
 # ---------------------------------------------------------------------------

@@ -30,13 +30,12 @@ incidents there), for the renderer to show in the legend's place.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from gridmap.codes import below, drawn_parent, level_of, under
 from gridmap.i18n import t
@@ -55,6 +54,7 @@ __all__ = [
     "UnitLayers",
     "build_layers",
     "heatmap_radius",
+    "incident_months",
     "legend_testid",
     "month_window",
     "outline_spec",
@@ -304,6 +304,15 @@ def _circles_group(src: Source, code: str, options: MapOptions) -> LayerGroup:
     )
     # The coverage choropleth goes under the circles and the uncovered buildings.
     specs = sorted(specs, key=lambda spec: spec.id != "coverage")
+    if level == "district":
+        # A district view needs each subdistrict's share, not the walking areas of
+        # every facility (19k street buffers, megabytes, unreadable at that scale):
+        # those and the buildings not reached are drawn from a subdistrict down.
+        coverage = specs[0]
+        note = t("map.circles_district", lang)
+        old = coverage.legend.note
+        coverage.legend = replace(coverage.legend, note=f"{old}; {note}" if old else note)
+        return LayerGroup("circles", [coverage])
     # The model covers the whole district; keep what lies in the unit.
     box = src.unit(parent).geometry
     for spec in specs:
@@ -317,8 +326,11 @@ def _circles_group(src: Source, code: str, options: MapOptions) -> LayerGroup:
 
 
 def _heatmap_group(src: Source, code: str, options: MapOptions) -> LayerGroup:
-    """The incidents' density in the unit drawn, over the chosen months and categories."""
-    from gridmap.crs import to_metric
+    """The incidents' density in the unit drawn, over the chosen months and categories.
+
+    Drawn per month, in the classes of the whole period (the same categories):
+    moving the month window changes the picture, never the legend.
+    """
     from gridmap.density import density_surface
     from layers.incidents import heatmap
 
@@ -330,29 +342,66 @@ def _heatmap_group(src: Source, code: str, options: MapOptions) -> LayerGroup:
     if not len(incidents):
         key = "app.no_incidents" if src.incidents.empty else "app.no_incidents_here"
         return LayerGroup("heatmap", note=t(key, lang))
-    start, end = month_window(options.months)
     polygon = src.unit(parent).geometry
-    surface = density_surface(
-        incidents,
-        radius_m=heatmap_radius(level_of(parent)),
-        bounds=tuple(float(v) for v in polygon.bounds),
-        categories=list(options.categories) or None,
-        start=start,
-        end=end,
+    radius = heatmap_radius(level_of(parent))
+    categories = list(options.categories) or None
+
+    def surface_of(months: Sequence[str] | None):
+        start, end = month_window(months)
+        return density_surface(
+            incidents,
+            radius_m=radius,
+            bounds=tuple(float(v) for v in polygon.bounds),
+            categories=categories,
+            start=start,
+            end=end,
+        )
+
+    every = max(len(incident_months(src)), 1)
+    surface = surface_of(options.months)
+    whole = src.cached(
+        f"heat-breaks:{parent}:{options.categories}",
+        lambda: (surface if not options.months else surface_of(None)).breaks / every,
     )
-    spec = heatmap(surface, lang=lang, synthetic=src.synthetic)
-    if len(spec.features):
-        # The classes' staircase outlines of raster cells are most of the bytes:
-        # simplified as a coverage (shared edges stay shared: no gaps or overlaps
-        # between classes) by about one cell, a pixel or two at the zoom the unit
-        # is seen at, then cut at the unit's edge, which the kernel spills over.
-        metric = spec.features.to_crs(surface.crs)
-        simple = shapely.coverage_simplify(metric.geometry.to_numpy(), surface.cell_m)
-        inside = to_metric(gpd.GeoSeries([polygon], crs="EPSG:4326"), surface.crs).iloc[0]
-        clipped = gpd.GeoSeries(shapely.intersection(simple, inside), crs=surface.crs)
-        keep = ~clipped.is_empty.to_numpy()
-        spec.features = spec.features[keep].set_geometry(clipped[keep].to_crs("EPSG:4326"))
+    spec = heatmap(
+        surface,
+        bounds=tuple(float(v) for v in polygon.bounds),
+        clip=polygon,
+        months=_months_in(options.months, every),
+        breaks=whole,
+        floor=surface.floor / every,
+        lang=lang,
+        synthetic=src.synthetic,
+    )
     return LayerGroup("heatmap", [spec])
+
+
+def incident_months(src: Source) -> list[str]:
+    """Every month (``YYYY-MM``, Beijing time) from the first incident's to the last's.
+
+    The time window of the heatmap and the trend chart is a range of these.
+    """
+
+    def make() -> list[str]:
+        inc = src.incidents
+        if inc.empty or "reported_at" not in inc:
+            return []
+        when = inc["reported_at"].dropna()
+        if when.empty:
+            return []
+        local = when.dt.tz_convert(_TZ).dt.tz_localize(None)
+        span = pd.period_range(local.min(), local.max(), freq="M")
+        return [str(p) for p in span]
+
+    return src.cached("incident-months", make)
+
+
+def _months_in(window: Sequence[str] | None, every: int) -> int:
+    """How many months ``(first, last)`` spans, inclusive (``None``: ``every``, all of them)."""
+    if not window:
+        return every
+    first, last = sorted(pd.Period(m, freq="M") for m in window)
+    return (last - first).n + 1
 
 
 def _outline(src: Source, parent: str, lang: str) -> LayerSpec:

@@ -174,3 +174,40 @@ def test_given_bounds_are_in_the_incidents_crs():
     full = density_surface(inc, radius_m=200)
     assert 0 < half.n < full.n
     assert half.grid.shape[1] < full.grid.shape[1]
+
+
+def test_web_raster_puts_the_density_where_the_incidents_are():
+    """On the web map's pixels (Web Mercator, north up) the peak lies over the cluster,
+    each pixel reads the surface there (bilinear), and nothing lies outside the clip."""
+    import shapely
+    from pyproj import Transformer
+
+    from gridmap.density import web_raster
+
+    inc = _incidents()
+    surface = density_surface(inc, radius_m=200)
+    lon0, lat0, lon1, lat1 = inc.total_bounds
+    box = (float(lon0), float(lat0), float(lon1), float(lat1))
+    grid, bounds = web_raster(surface, box)
+    assert bounds == box and max(grid.shape) >= 512
+    rows, cols = grid.shape
+    to_web = Transformer.from_crs(4326, 3857, always_xy=True)
+    (x0, x1), (y0, y1) = to_web.transform([box[0], box[2]], [box[1], box[3]])
+    # The pixel of the surface's peak, found through the projections independently.
+    peak = np.unravel_index(np.argmax(surface.grid), surface.grid.shape)
+    cx, cy = surface.cell_centres()
+    lon, lat = Transformer.from_crs(surface.crs, 4326, always_xy=True).transform(cx[peak], cy[peak])
+    px, py = to_web.transform(lon, lat)
+    col = int((px - x0) / (x1 - x0) * cols)
+    row = int((y1 - py) / (y1 - y0) * rows)
+    hot = np.unravel_index(np.argmax(grid), grid.shape)
+    assert abs(hot[0] - row) <= 3 and abs(hot[1] - col) <= 3, (hot, (row, col))
+    # Bilinear: never above the surface's maximum, and close to it at the peak.
+    assert grid.max() <= surface.grid.max() + 1e-9
+    assert grid.max() == pytest.approx(surface.grid.max(), rel=0.1)
+
+    # Clipped to the western half: the eastern half is empty.
+    west = shapely.box(box[0], box[1], (box[0] + box[2]) / 2, box[3])
+    clipped, _ = web_raster(surface, box, clip=west)
+    assert clipped[:, -cols // 3 :].max() == 0
+    assert clipped[:, : cols // 3].max() > 0

@@ -31,36 +31,66 @@ def _incidents(n: int = 400) -> gpd.GeoDataFrame:
     )
 
 
-def test_heatmap_is_classed_cells_with_the_fixed_breaks():
+def _png_pixels(png: bytes) -> np.ndarray:
+    """Decode the PNGs layers.base.png_rgba writes (8-bit RGBA, filter 0): rows × cols × 4."""
+    import struct
+    import zlib
+
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks = 8, {}
+    while pos < len(png):
+        (n,) = struct.unpack(">I", png[pos : pos + 4])
+        kind = png[pos + 4 : pos + 8]
+        chunks[kind] = chunks.get(kind, b"") + png[pos + 8 : pos + 8 + n]
+        pos += 12 + n
+    cols, rows, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    assert (depth, colour) == (8, 6)
+    raw = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), np.uint8).reshape(rows, 1 + cols * 4)
+    assert (raw[:, 0] == 0).all()
+    return raw[:, 1:].reshape(rows, cols, 4)
+
+
+def test_heatmap_is_a_smooth_image_in_the_fixed_classes():
     surface = density_surface(_incidents(), radius_m=300)
     spec = heatmap(surface, synthetic=True)
-    assert isinstance(spec, LayerSpec) and spec.features.crs.to_epsg() == 4326
-    # One feature per class, coloured YlOrRd light to dark, with the surface's breaks.
-    assert spec.features["class"].tolist() == list(range(len(surface.breaks)))
-    np.testing.assert_array_equal(spec.features["upper"], surface.breaks)
-    colors = [s["fillColor"] for s in spec.features["_style"]]
-    assert colors == list(PALETTES["YlOrRd"])
+    assert isinstance(spec, LayerSpec) and spec.kind == "image" and len(spec.features) == 0
+    west, south, east, north = spec.image.bounds
+    assert west < east and south < north
+    assert spec.image.url().startswith("data:image/png;base64,")
+    pixels = _png_pixels(spec.image.png)
+    assert max(pixels.shape[:2]) >= 512
+    # Every drawn pixel has one of the five class colours, YlOrRd light to dark, and
+    # every class shows; the rest is transparent.
+    drawn = pixels[..., 3] > 0
+    assert 0.05 < drawn.mean() < 0.95
+    seen = {"#" + bytes(p).hex() for p in pixels[drawn][:, :3]}
+    assert seen == set(PALETTES["YlOrRd"])
     legend = spec.legend.to_dict()
     assert legend["title"].startswith("事件密度（件/平方公里）")
     assert "半径 300 米" in legend["title"]
-    assert [i["color"] for i in legend["items"]] == colors
+    assert [i["color"] for i in legend["items"]] == list(PALETTES["YlOrRd"])
     assert legend["items"][-1]["label"].endswith(format_number(surface.grid.max()))
     assert "σ = 75 米" in legend["note"] and "合成" in legend["note"]
-    json.dumps(spec.to_geojson())
+    # Smooth: neighbouring drawn pixels mostly share a class; class edges are
+    # pixel-fine curves, not the surface's 37.5 m cells (a cell spans several pixels).
+    same = (pixels[1:, :, :3] == pixels[:-1, :, :3]).all(axis=2) & drawn[1:] & drawn[:-1]
+    assert same.sum() / (drawn[1:] & drawn[:-1]).sum() > 0.9
 
-    # The polygons are exactly the drawn cells: same area, and each cell's centre lies in
-    # the polygon of the class that layers.base.classify gives its value.
-    metric = spec.features.to_crs(surface.crs)
-    drawn = surface.grid >= surface.floor
-    assert metric.area.sum() == pytest.approx(drawn.sum() * surface.cell_m**2, rel=1e-6)
-    cx, cy = surface.cell_centres()
-    values = surface.grid[drawn]
-    expected = classify(values, surface.breaks, PALETTES["YlOrRd"])
-    centres = shapely.points(cx[drawn], cy[drawn])
-    by_color = dict(zip(colors, metric.geometry, strict=True))
-    for color in set(expected):
-        mine = centres[np.asarray(expected) == color]
-        assert shapely.contains(by_color[color], mine).all()
+
+def test_heatmap_per_month_keeps_the_legend_of_the_whole_period():
+    inc = _incidents(800)
+    whole = density_surface(inc, radius_m=300)
+    months = 2
+    breaks = whole.breaks / months
+    legends = set()
+    for start, end in (("2025-03-01", "2025-03-10"), ("2025-03-10", "2025-03-30"), (None, None)):
+        part = density_surface(inc, radius_m=300, start=start, end=end)
+        spec = heatmap(part, months=months, breaks=breaks, floor=whole.floor / months, lang="en")
+        legends.add(json.dumps(spec.legend.to_dict()))
+        assert spec.legend.title.startswith("Incident density (per km² per month)")
+        if start:
+            assert f"{start} to" in spec.title  # the window is in the layer's name
+    assert len(legends) == 1
 
 
 def test_heatmap_title_names_the_filters_and_english_works():
@@ -68,11 +98,11 @@ def test_heatmap_title_names_the_filters_and_english_works():
         _incidents(), radius_m=250, categories=["dispute"], start="2025-03-02", end="2025-03-10"
     )
     spec = heatmap(surface, lang="en")
-    assert spec.legend.title == (
+    assert spec.title == (
         "Incident density (per km²) · radius 250 m · dispute · 2025-03-02 to 2025-03-10"
     )
-    assert "per km²" in spec.features["_tooltip"].iloc[0]
-    zh = heatmap(surface).legend.title
+    assert spec.legend.title == "Incident density (per km²) · radius 250 m · dispute"
+    zh = heatmap(surface).title
     assert "矛盾纠纷" in zh and "2025-03-02 至 2025-03-10" in zh
 
 
@@ -90,15 +120,18 @@ def test_heatmap_of_a_500_by_500_surface_stays_fast():
     start = time.perf_counter()
     spec = heatmap(surface)
     elapsed = time.perf_counter() - start
-    assert len(spec.features) == 5 and spec.features.is_valid.all()
-    assert elapsed < 5.0  # ~0.5 s here; generous for a busy CI machine
+    assert max(_png_pixels(spec.image.png).shape[:2]) == 800
+    # Tens of kB, not the megabytes of classed polygons it replaced.
+    assert len(spec.image.png) < 150_000
+    assert elapsed < 5.0  # ~0.2 s here; generous for a busy CI machine
 
 
 def test_empty_surface_gives_an_empty_layer():
     inc = _incidents().iloc[:0]
     surface = density_surface(inc, radius_m=300, bounds=(113.0, 25.7, 113.02, 25.72))
     spec = heatmap(surface)
-    assert len(spec.features) == 0 and spec.legend.items == ()
+    assert spec.legend.items == ()
+    assert (_png_pixels(spec.image.png)[..., 3] == 0).all()
 
 
 def _units() -> gpd.GeoDataFrame:

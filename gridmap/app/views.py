@@ -20,13 +20,14 @@ from urllib.parse import parse_qs, urlencode
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from gridmap.codes import below, drawn_parent, level_of
 from gridmap.i18n import label, t
 from gridmap.offsets import shift_geometries, wgs84_to_gcj02
 from gridmap.services.source import Source, UnitNotFoundError
 from layers.base import LayerSpec, round_coordinates
-from layers.unit_map import MEASURES, MapOptions, build_layers
+from layers.unit_map import MEASURES, MapOptions, build_layers, incident_months
 
 __all__ = [
     "MEASURES",
@@ -312,25 +313,6 @@ def numbers(src: Source, code: str, lang: str) -> list[dict[str, Any]]:
     return rows
 
 
-def incident_months(src: Source) -> list[str]:
-    """Every month (``YYYY-MM``, Beijing time) from the first incident's to the last's.
-
-    The time window of the heatmap and the trend chart is a range of these.
-    """
-
-    def make() -> list[str]:
-        inc = src.incidents
-        if inc.empty or "reported_at" not in inc:
-            return []
-        when = _beijing(inc["reported_at"]).dropna()
-        if when.empty:
-            return []
-        span = pd.period_range(when.min().tz_localize(None), when.max().tz_localize(None), freq="M")
-        return [str(p) for p in span]
-
-    return src.cached("incident-months", make)
-
-
 def window_bounds(
     src: Source, window: Sequence[int] | None
 ) -> tuple[pd.Timestamp | None, pd.Timestamp | None, list[str]]:
@@ -548,10 +530,20 @@ def _for_display(src: Source, geoms: np.ndarray, precision: int = 6) -> np.ndarr
 
 
 def _overlay(spec: LayerSpec, offset: str | None) -> dict[str, Any]:
-    """An overlay for the map: its id, kind, data (styles in properties) and legend."""
-    return {
-        "id": spec.id,
-        "kind": spec.kind,
-        "data": feature_collection(spec, offset=offset),
-        "legend": spec.legend.to_dict(),
-    }
+    """An overlay for the map: its id, kind, data (styles in properties) and legend.
+
+    An image layer carries its picture instead of data: ``url`` (a ``data:`` URL),
+    ``bounds`` (Leaflet's ``[[south, west], [north, east]]``, shifted like the
+    geometry under ``offset``) and ``opacity``.
+    """
+    out: dict[str, Any] = {"id": spec.id, "kind": spec.kind, "legend": spec.legend.to_dict()}
+    if spec.image is None:
+        out["data"] = feature_collection(spec, offset=offset)
+        return out
+    corners = spec.image.corners()
+    if offset is not None:
+        points = shapely.points([[lon, lat] for lat, lon in corners])
+        shifted = shift_geometries(points, offset)
+        corners = [[shapely.get_y(p), shapely.get_x(p)] for p in shifted]
+    out.update(url=spec.image.url(), bounds=corners, opacity=spec.image.opacity)
+    return out
