@@ -38,6 +38,7 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -64,6 +65,8 @@ LEVELS = ("district", "subdistrict", "community", "grid", "building")
 CHILD = dict(zip(LEVELS, (*LEVELS[1:], None), strict=True))
 WIDTH = {"district": 6, "subdistrict": 9, "community": 12, "grid": 14, "building": 17}
 TARGETS = {"drill_p95_ms": 150.0, "first_paint_s": 2.0, "rss_mb": 1024.0}
+#: How often the served pages look for new data (GRIDMAP_REFRESH_SECONDS).
+REFRESH_SECONDS = 3
 
 
 # -- the server -----------------------------------------------------------------------
@@ -87,6 +90,8 @@ def _start(store: Path, log: Path) -> tuple[subprocess.Popen, str, float]:
         [_gridmap(), "serve", str(store), "--port", str(port), "--production"],
         stdout=out,
         stderr=subprocess.STDOUT,
+        # Pages look for new data every few seconds (the data-change figure waits for it).
+        env={**os.environ, "GRIDMAP_REFRESH_SECONDS": str(REFRESH_SECONDS)},
     )
     url = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
@@ -147,7 +152,7 @@ def _drill_requests(parent: str, child: str, child_level: str, months: int) -> l
     """The callback requests one click on ``child`` (shown under ``parent``) makes, in order."""
     view_before = {"code": parent, "lang": "zh", "child_level": child_level}
     view = {"code": child, "lang": "zh", "child_level": CHILD[child_level]}
-    toggles, window = ["units"], [0, max(months - 1, 0)]
+    window = [0, max(months - 1, 0)]
     # The version of the data on screen (an input of the figures; its value is not read).
     version = ("gm-data-version", "data", "bench")
     click = {"type": "Feature", "properties": {"code": child, "level": child_level}}
@@ -184,7 +189,7 @@ def _drill_requests(parent: str, child: str, child_level: str, months: int) -> l
                 "inputs": _inputs(
                     [
                         ("gm-measure", "value", "households"),
-                        ("gm-layer-toggles", "value", toggles),
+                        ("gm-on-units", "data", True),
                         version,
                     ]
                 ),
@@ -219,9 +224,17 @@ def _drill_requests(parent: str, child: str, child_level: str, months: int) -> l
             (
                 name,
                 {
-                    **_out([(f"gm-{name}", "children"), (f"gm-legend-{name}", "children")]),
-                    "inputs": _inputs([("gm-layer-toggles", "value", toggles), *extra, version]),
-                    "state": _inputs([("gm-view", "data", view)]),
+                    **_out(
+                        [
+                            (f"gm-{name}", "children"),
+                            (f"gm-legend-{name}", "children"),
+                            (f"gm-sent-{name}", "data"),
+                        ]
+                    ),
+                    "inputs": _inputs([(f"gm-on-{name}", "data", False), *extra, version]),
+                    "state": _inputs(
+                        [("gm-view", "data", view), (f"gm-sent-{name}", "data", None)]
+                    ),
                     "changedPropIds": [],
                 },
             )
@@ -258,16 +271,22 @@ def _drills(url: str, buildings: list[str], months: int) -> tuple[list[float], d
                 if name == "page":
                     # The level's geometry, at the URL the page names (a grid's
                     # buildings serve its building views too: the browser has them).
-                    units = re.search(r"/_gridmap/units/\d+\.geojson\?v=\w+", json.dumps(answer))
-                    if units is None:
-                        raise SystemExit(f"the page of {child} names no units URL")
-                    if units.group(0) not in fetched:
-                        fetched.add(units.group(0))
-                        t0 = time.perf_counter()
-                        urllib.request.urlopen(url + units.group(0), timeout=60).read()
-                        elapsed = time.perf_counter() - t0
-                        total += elapsed
-                        per_callback.setdefault("units (GET)", []).append(elapsed)
+                    # Its outline likewise, at its own URL.
+                    page = json.dumps(answer)
+                    for what, pattern in (
+                        ("units", r"/_gridmap/units/\d+\.geojson\?v=\w+"),
+                        ("outline", r"/_gridmap/outline/\d+\.\w+\.geojson\?v=\w+"),
+                    ):
+                        found = re.search(pattern, page)
+                        if found is None:
+                            raise SystemExit(f"the page of {child} names no {what} URL")
+                        if found.group(0) not in fetched:
+                            fetched.add(found.group(0))
+                            t0 = time.perf_counter()
+                            urllib.request.urlopen(url + found.group(0), timeout=60).read()
+                            elapsed = time.perf_counter() - t0
+                            total += elapsed
+                            per_callback.setdefault(f"{what} (GET)", []).append(elapsed)
             per_drill.append(total)
     return per_drill, per_callback
 
@@ -294,6 +313,199 @@ def _first_paints(url: str, runs: int) -> list[float]:
     return times
 
 
+# -- bytes on the wire --------------------------------------------------------------
+
+#: The budgets of issue #11 (bytes on the wire, seconds on the slow connection).
+BYTE_TARGETS = {"cold_grid_kb": 500.0, "toggle_kb": 300.0, "slow_grid_s": 5.0}
+#: Chromium's emulated slow connection of the issue: 400 kbit/s each way, 400 ms round trip.
+SLOW = {"offline": False, "latency": 400, "downloadThroughput": 50_000, "uploadThroughput": 50_000}
+OVERLAY_LAYERS = ("party", "circles", "heatmap")
+#: The same figures before issue #11's changes: this benchmark run on commit 16eb301
+#: (no compression, every overlay re-sent on each toggle), on this machine, in kB.
+BEFORE: dict[str, float] = {}
+
+
+class _Wire:
+    """Counts the bytes a page receives (encoded bodies and headers, as on the wire).
+
+    From the DevTools protocol's ``Network.loadingFinished`` (``encodedDataLength``:
+    what came over the connection, compressed, headers included), so a response
+    served from the browser's cache counts nothing.
+    """
+
+    def __init__(self, page: Any) -> None:
+        self.cdp = page.context.new_cdp_session(page)
+        self.cdp.send("Network.enable")
+        self.total = 0
+        self.count = 0
+        self.urls: dict[str, str] = {}
+        self.by_url: dict[str, int] = {}
+        self.pending: set[str] = set()
+        self.last = time.perf_counter()
+        self.cdp.on("Network.requestWillBeSent", self._sent)
+        self.cdp.on("Network.loadingFinished", self._done)
+        self.cdp.on("Network.loadingFailed", self._failed)
+
+    def _sent(self, event: dict) -> None:
+        self.pending.add(event["requestId"])
+        self.urls[event["requestId"]] = event["request"]["url"]
+        self.last = time.perf_counter()
+
+    def _done(self, event: dict) -> None:
+        self.pending.discard(event["requestId"])
+        size = int(event.get("encodedDataLength", 0))
+        self.total += size
+        self.count += 1
+        url = self.urls.get(event["requestId"], "?")
+        self.by_url[url] = self.by_url.get(url, 0) + size
+        self.last = time.perf_counter()
+
+    def _failed(self, event: dict) -> None:
+        self.pending.discard(event["requestId"])
+        self.last = time.perf_counter()
+
+    def reset(self) -> None:
+        self.total, self.count, self.by_url = 0, 0, {}
+
+    def quiet(self, page: Any, ms: float = 800, timeout: float = 120) -> None:
+        """Wait until nothing has been in flight for ``ms`` (the page's work is done)."""
+        t0 = time.perf_counter()
+        while True:
+            page.wait_for_timeout(100)
+            idle = not self.pending and (time.perf_counter() - self.last) * 1000 >= ms
+            if idle:
+                return
+            if time.perf_counter() - t0 > timeout:
+                raise SystemExit(f"the page did not settle within {timeout} s: {self.pending}")
+
+
+def _ready(page: Any, code: str, timeout_ms: float = 120_000) -> None:
+    """Wait until the view of ``code`` is usable: its breadcrumb, its units drawn, its figures."""
+    page.wait_for_function(
+        """(code) => {
+            const c = document.querySelectorAll('[data-testid=breadcrumb] .gm-crumb');
+            return c.length && c[c.length - 1].dataset.code === code
+                && document.querySelector('path.gm-unit')
+                && document.querySelector('[data-testid^=number-]');
+        }""",
+        arg=code,
+        timeout=timeout_ms,
+    )
+
+
+def _path_to(code: str) -> list[str]:
+    return [code[:w] for w in (6, 9, 12, 14, 17) if w <= len(code)]
+
+
+def _bytes(url: str, store: Path, building: str, incident: str | None) -> dict[str, Any]:
+    """Bytes on the wire for the views and toggles of issue #11, and the slow grid view."""
+    from playwright.sync_api import sync_playwright
+
+    grid = building[:14]
+    out: dict[str, Any] = {"toggle": {}}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+        # A cold grid view: a fresh context (empty cache), straight to ?unit=GRID.
+        context = browser.new_context(viewport={"width": 1920, "height": 1080})
+        page = context.new_page()
+        wire = _Wire(page)
+        page.goto(f"{url}/?unit={grid}")
+        _ready(page, grid)
+        wire.quiet(page)
+        out["cold_grid"] = wire.total
+        out["cold_grid_requests"] = wire.count
+        out["cold_grid_top"] = sorted(wire.by_url.items(), key=lambda kv: -kv[1])[:6]
+        context.close()
+
+        # Layer toggles, one after another at each level (each on top of those on).
+        context = browser.new_context(viewport={"width": 1920, "height": 1080})
+        page = context.new_page()
+        wire = _Wire(page)
+        for level, code in zip(LEVELS, _path_to(building), strict=True):
+            page.goto(f"{url}/?unit={code}")
+            _ready(page, code)
+            wire.quiet(page)
+            toggles = page.get_by_test_id("layers")
+            for layer in OVERLAY_LAYERS:
+                wire.reset()
+                toggles.locator(f"input[value={layer}]").check()
+                wire.quiet(page)
+                out["toggle"][(level, layer)] = wire.total
+            for layer in OVERLAY_LAYERS:
+                toggles.locator(f"input[value={layer}]").uncheck()
+            wire.quiet(page)
+        context.close()
+
+        # A data change (one case closed) with the heatmap on, at the district:
+        # what the page fetches when its refresh notices the new data.
+        if incident is not None:
+            context = browser.new_context(viewport={"width": 1920, "height": 1080})
+            page = context.new_page()
+            wire = _Wire(page)
+            district = building[:6]
+            page.goto(f"{url}/?unit={district}")
+            _ready(page, district)
+            page.get_by_test_id("layers").locator("input[value=heatmap]").check()
+            wire.quiet(page)
+            wire.reset()
+            subprocess.run(
+                [
+                    _gridmap(),
+                    "incidents",
+                    "move",
+                    str(store),
+                    incident,
+                    "--to",
+                    "closed",
+                    "--closed-level",
+                    "grid",
+                    "--actor",
+                    "bench",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            # The page's refresh runs every REFRESH_SECONDS: wait for its requests.
+            page.wait_for_timeout(1000 * (REFRESH_SECONDS + 1))
+            wire.quiet(page, ms=1500)
+            out["data_change"] = wire.total
+            context.close()
+
+        # The slow connection. A cold grid view (empty cache) until it is usable;
+        # then, the browser's cache warm (the app's scripts and the basemap kept
+        # from that visit, as on a supervisor's tablet), the grid view opened
+        # again; then a drill from the grid's community into the grid.
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        wire = _Wire(page)
+        wire.cdp.send("Network.emulateNetworkConditions", SLOW)
+        t0 = time.perf_counter()
+        page.goto(f"{url}/?unit={grid}", timeout=180_000)
+        _ready(page, grid, timeout_ms=180_000)
+        out["slow_cold_grid_s"] = time.perf_counter() - t0
+        wire.quiet(page)
+        page.goto("about:blank")
+        wire.reset()
+        t0 = time.perf_counter()
+        page.goto(f"{url}/?unit={grid}", timeout=180_000)
+        _ready(page, grid, timeout_ms=180_000)
+        out["slow_grid_s"] = time.perf_counter() - t0
+        wire.quiet(page)
+        out["warm_grid"] = wire.total
+        out["warm_grid_top"] = sorted(wire.by_url.items(), key=lambda kv: -kv[1])[:8]
+        page.goto(f"{url}/?unit={grid[:12]}", timeout=180_000)
+        _ready(page, grid[:12], timeout_ms=180_000)
+        wire.quiet(page)
+        t0 = time.perf_counter()
+        page.locator(f"path.gm-unit-{grid}").dispatch_event("click")
+        _ready(page, grid, timeout_ms=180_000)
+        out["slow_drill_s"] = time.perf_counter() - t0
+        context.close()
+        browser.close()
+    return out
+
+
 # -- main -----------------------------------------------------------------------------
 
 
@@ -318,17 +530,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", type=Path, help="a demo store (default: build 北湖区)")
     parser.add_argument("--drills", type=int, default=100, help="drills timed (multiple of 4)")
     parser.add_argument("--paints", type=int, default=5, help="first paints timed")
+    parser.add_argument(
+        "--only", choices=("speed", "bytes"), help="only the speed or only the bytes figures"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="gridmap-bench-app-") as tmp:
         folder = Path(tmp)
-        store = args.store or _demo(folder)
+        if args.store:
+            # A copy: the data-change figure closes a case in it.
+            store = folder / args.store.name
+            shutil.copy(args.store, store)
+        else:
+            store = _demo(folder)
         from gridmap.store import open_store
 
         with open_store(store) as opened:
             codes = opened.read("buildings", columns=["code"])["code"].astype(str).tolist()
-            incidents = opened.read("incidents", columns=["reported_at"])
+            incidents = opened.read("incidents", columns=["id", "step", "reported_at"])
         months = len(
             {
                 str(m)
@@ -338,16 +558,22 @@ def main(argv: list[str] | None = None) -> int:
                 .dt.to_period("M")
             }
         )
+        closable = incidents.loc[incidents["step"] == "reported_back", "id"]
+        incident = str(closable.iloc[0]) if len(closable) else None
         buildings = random.Random(args.seed).sample(sorted(codes), max(1, args.drills // 4))
 
         proc, url, started = _start(store, folder / "serve.log")
         try:
             memory_start = _memory_mb(proc.pid)
-            try:
-                per_drill, per_callback = _drills(url, buildings, months)
-            except urllib.error.HTTPError as error:
-                raise SystemExit(f"{error}\n{(folder / 'serve.log').read_text()[-3000:]}") from None
-            paints = _first_paints(url, args.paints)
+            speed = wire = None
+            if args.only != "bytes":
+                try:
+                    speed = _drills(url, buildings, months), _first_paints(url, args.paints)
+                except urllib.error.HTTPError as error:
+                    log = (folder / "serve.log").read_text()[-3000:]
+                    raise SystemExit(f"{error}\n{log}") from None
+            if args.only != "speed":
+                wire = _bytes(url, store, buildings[0], incident)
             memory_end = _memory_mb(proc.pid)
         finally:
             proc.terminate()
@@ -357,6 +583,27 @@ def main(argv: list[str] | None = None) -> int:
             print(log)
             return 1
 
+    print(
+        f"北湖区 demo: {len(codes):,} buildings; server started (store read, network walked) "
+        f"in {started:.1f} s; machine: {os.cpu_count()} CPUs"
+    )
+    met = []
+    if speed is not None:
+        met.append(_print_speed(*speed[0], speed[1], memory_start, memory_end, len(buildings)))
+    if wire is not None:
+        met.append(_print_bytes(wire))
+    return 0 if all(met) else 1
+
+
+def _print_speed(
+    per_drill: list[float],
+    per_callback: dict[str, list[float]],
+    paints: list[float],
+    memory_start: dict[str, float],
+    memory_end: dict[str, float],
+    paths: int,
+) -> bool:
+    """The speed and memory figures (issue #6); whether every target is met."""
     p50, p95 = 1000 * _pct(per_drill, 50), 1000 * _pct(per_drill, 95)
     rss = max(memory_start["VmRSS"], memory_end["VmHWM"])
     rows = [
@@ -373,10 +620,7 @@ def main(argv: list[str] | None = None) -> int:
         "paint": max(paints) <= TARGETS["first_paint_s"],
         "rss": rss <= TARGETS["rss_mb"],
     }
-    print(
-        f"北湖区 demo: {len(codes):,} buildings; {len(per_drill)} drills over {len(buildings)} "
-        f"paths district → building; server started (store read, network walked) in {started:.1f} s"
-    )
+    print(f"{len(per_drill)} drills over {paths} paths district → building")
     print(f"{'figure':32s} {'value':>12s}  {'target':14s} met?")
     verdict = {1: met["drill"], 3: met["paint"], 6: met["rss"]}
     for i, (name, value, target) in enumerate(rows):
@@ -387,8 +631,69 @@ def main(argv: list[str] | None = None) -> int:
         ms = [1000 * t for t in times]
         print(f"  {name:16s} {_pct(ms, 50):7.1f} {_pct(ms, 95):7.1f} {max(ms):7.1f}")
     print("first paints (s): " + ", ".join(f"{t:.2f}" for t in paints))
-    print(f"peers: none named for these targets; machine: {os.cpu_count()} CPUs")
-    return 0 if all(met.values()) else 1
+    print("peers: none named for these targets")
+    return all(met.values())
+
+
+def _print_bytes(wire: dict[str, Any]) -> bool:
+    """The bytes on the wire (issue #11) beside the figures before it; whether the budgets hold."""
+    kb = 1000.0
+    toggles = wire["toggle"]
+    worst = max(toggles.values()) / kb
+    rows = [
+        ("cold grid view", wire["cold_grid"] / kb, "cold_grid", BYTE_TARGETS["cold_grid_kb"]),
+        ("layer toggle, the largest", worst, "toggle_max", BYTE_TARGETS["toggle_kb"]),
+    ]
+    if "data_change" in wire:
+        rows.append(("one case closed, heatmap on", wire["data_change"] / kb, "data_change", None))
+    print("bytes on the wire (kB = 1,000 B)        now     before #11   budget   met?")
+    met = True
+    for name, value, key, budget in rows:
+        ok = budget is None or value <= budget
+        met &= ok
+        before = BEFORE.get(key)
+        before_text = f"{before:,.0f}" if before is not None else "-"
+        budget_text = f"<= {budget:,.0f}" if budget is not None else ""
+        mark = ("yes" if ok else "NO") if budget is not None else ""
+        print(f"  {name:32s} {value:9,.1f}  {before_text:>11s}  {budget_text:>8s}  {mark}")
+    slow_ok = wire["slow_grid_s"] <= BYTE_TARGETS["slow_grid_s"]
+    met &= slow_ok
+    before = f"{BEFORE['slow_grid_s']:.1f}" if "slow_grid_s" in BEFORE else "-"
+    print(
+        f"  {'grid view again, slow link (s)':32s} {wire['slow_grid_s']:9.1f}  "
+        f"{before:>11s}  {'<= 5':>8s}  {'yes' if slow_ok else 'NO'}"
+    )
+    for name, key in (
+        ("cold grid view, slow link (s)", "slow_cold_grid_s"),
+        ("drill into a grid, slow link (s)", "slow_drill_s"),
+    ):
+        before = f"{BEFORE[key]:.1f}" if key in BEFORE else "-"
+        print(f"  {name:32s} {wire[key]:9.1f}  {before:>11s}")
+    print(
+        f"  {'grid view again, cache warm':32s} {wire['warm_grid'] / kb:9,.1f}  "
+        f"{BEFORE.get('warm_grid', '-')!s:>11s}"
+    )
+    print(
+        f"  (slow link: Chromium's emulation, {SLOW['downloadThroughput'] * 8 // 1000} kbit/s, "
+        f"{SLOW['latency']} ms round trip; cold grid view: {wire['cold_grid_requests']} responses)"
+    )
+    print(
+        "  largest responses of the cold grid view (kB): "
+        + ", ".join(
+            f"{u.split('?')[0].rsplit('/', 1)[-1]} {n / kb:,.1f}" for u, n in wire["cold_grid_top"]
+        )
+    )
+    print(
+        "  largest responses of the warm grid view (kB): "
+        + ", ".join(
+            f"{u.split('?')[0].rsplit('/', 1)[-1]} {n / kb:,.1f}" for u, n in wire["warm_grid_top"]
+        )
+    )
+    print("layer toggles (kB)   " + "".join(f"{layer:>10s}" for layer in OVERLAY_LAYERS))
+    for level in LEVELS:
+        cells = "".join(f"{toggles[(level, layer)] / kb:10,.1f}" for layer in OVERLAY_LAYERS)
+        print(f"  {level:18s} {cells}")
+    return met
 
 
 if __name__ == "__main__":

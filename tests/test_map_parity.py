@@ -119,7 +119,7 @@ def _dashboard(app, dashboard, src: Source, code: str, group: str, measure: str)
     out: dict[str, dict] = {}
     with app.server.test_request_context("/"):
         if group == "units":
-            hideout, legend = dashboard.restyle(measure, ["units"], src.version, state)
+            hideout, legend = dashboard.restyle(measure, True, src.version, state)
             client = app.server.test_client()
             response = client.get(units_url(src, drawn_parent(code)))
             assert response.status_code == 200
@@ -131,14 +131,17 @@ def _dashboard(app, dashboard, src: Source, code: str, group: str, measure: str)
             out["legend-units"] = {"features": features, "legend": _dash_legend(legend)}
             return out
         show = {
-            "party": lambda: dashboard.show_party([group], src.version, state),
-            "circles": lambda: dashboard.show_circles([group], "clinic", 5, src.version, state),
-            "heatmap": lambda: dashboard.show_heatmap([group], None, [], src.version, state),
+            "party": lambda: dashboard.show_party(True, src.version, state),
+            "circles": lambda: dashboard.show_circles(True, "clinic", 5, src.version, state),
+            "heatmap": lambda: dashboard.show_heatmap(True, None, [], src.version, state),
         }[group]
-        layers, legends = show()
+        layers, legends, _ = show()
     for layer, box in zip(layers, legends, strict=True):
         testid = box.to_plotly_json()["props"]["data-testid"]
-        features = {_key(f): _colour(f["properties"]["_style"]) for f in layer.data["features"]}
+        if getattr(layer, "url", None):  # an image layer (the heatmap): its picture and box
+            features = {("image", layer.url, json.dumps(layer.bounds)): layer.opacity}
+        else:
+            features = {_key(f): _colour(f["properties"]["_style"]) for f in layer.data["features"]}
         out[testid] = {"features": features, "legend": _dash_legend(box.children)}
     return out
 
@@ -151,6 +154,9 @@ _LEGEND = re.compile(
 _ITEM = re.compile(r'<div class="gm-item"><i [^>]*></i><span>(.*?)</span></div>')
 
 
+_IMAGE = folium_map.folium.raster_layers.ImageOverlay
+
+
 def _export(src: Source, code: str, group: str, measure: str) -> dict:
     """The same, as the HTML export draws them (the outline left aside: both draw it apart)."""
     drawn = folium_map.store_map(
@@ -161,14 +167,18 @@ def _export(src: Source, code: str, group: str, measure: str) -> dict:
     layers = {
         child.get_name(): child
         for child in m._children.values()
-        if isinstance(child, folium_map.folium.GeoJson)
+        if isinstance(child, folium_map.folium.GeoJson | _IMAGE)
     }
     out: dict[str, dict] = {}
     for match in _LEGEND.finditer(page):
         if match["id"] == "legend-outline":
             continue
         layer = layers[match["var"]]
-        features = {_key(f): _colour(layer.style_function(f)) for f in layer.data["features"]}
+        if isinstance(layer, _IMAGE):
+            bounds = json.dumps(layer.bounds)
+            features = {("image", layer.url, bounds): layer.options["opacity"]}
+        else:
+            features = {_key(f): _colour(layer.style_function(f)) for f in layer.data["features"]}
         unescape = html_lib.unescape
         legend = {
             "title": unescape(match["title"]),

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from gridmap.app.tiles import Basemap
     from gridmap.services.source import Source
 
-__all__ = ["basemap_url", "create_app", "run", "units_url"]
+__all__ = ["basemap_url", "create_app", "outline_url", "run", "units_url"]
 
 _PAGES = Path(__file__).resolve().parent / "pages"
 
@@ -99,6 +99,7 @@ def create_app(
     app.server.config["GRIDMAP_REFRESH_SECONDS"] = int(refresh_seconds)
     app.layout = html.Div([dash.page_container], className="gm-root")
     _serve_geometry(app, str(store_address), basemap.offset)
+    _cache_fingerprinted(app)
     return app
 
 
@@ -141,7 +142,47 @@ def _serve_geometry(app: dash.Dash, address: str, offset: str | None) -> None:
         )
         return geojson(body)
 
+    @app.server.route(prefix + _OUTLINE_PATH + "<code>.<lang>.geojson")
+    def outline_geojson(code: str, lang: str) -> flask.Response:
+        from gridmap.i18n import LANGS
+
+        src = get_source(address, offset)
+        try:
+            src.unit(code)
+        except UnitNotFoundError as error:
+            flask.abort(404, str(error))
+        if lang not in LANGS:
+            flask.abort(404, f"no language {lang!r}")
+        body = src.cached(
+            f"outline-json:{code}:{lang}",
+            lambda: json.dumps(views.outline(src, code, lang)).encode(),
+        )
+        return geojson(body)
+
     app.server.config["GRIDMAP_PATH_PREFIX"] = app.config.requests_pathname_prefix
+
+
+def _cache_fingerprinted(app: dash.Dash) -> None:
+    """Let the browser keep what is named by its version: the favicon and the assets.
+
+    Dash names its favicon (``_favicon.ico?v=<dash version>``) and each file of
+    assets/ (``?m=<modified time>``) by version but sends them with no caching
+    headers, so a page asked for the favicon again on every drill and
+    revalidated every asset on every load: round trips a slow link pays for.
+    """
+    import flask
+
+    prefix = app.config.requests_pathname_prefix
+
+    @app.server.after_request
+    def keep(response: flask.Response) -> flask.Response:
+        path, args = flask.request.path, flask.request.args
+        named = (path == prefix + "_favicon.ico" and "v" in args) or (
+            path.startswith(prefix + "assets/") and "m" in args
+        )
+        if named and response.status_code == 200:
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
 
 
 #: The types flask-compress compresses by default (its COMPRESS_MIMETYPES), text ones.
@@ -158,6 +199,7 @@ _COMPRESSED = (
 )
 _BASEMAP_PATH = "_gridmap/basemap.geojson"
 _UNITS_PATH = "_gridmap/units/"
+_OUTLINE_PATH = "_gridmap/outline/"
 
 
 def _basemap_body(src: Source) -> bytes:
@@ -172,6 +214,14 @@ def basemap_url(src: Source, prefix: str = "/") -> str:
 
     version = src.cached("basemap-version", lambda: hashlib.sha1(_basemap_body(src)).hexdigest())
     return f"{prefix}{_BASEMAP_PATH}?v={version[:12]}"
+
+
+def outline_url(src: Source, parent: str, lang: str, prefix: str = "/") -> str:
+    """The URL of the outline of ``parent`` (its tooltip in ``lang``), for this version."""
+    import hashlib
+
+    version = hashlib.sha1(src.version.encode()).hexdigest()[:12]
+    return f"{prefix}{_OUTLINE_PATH}{parent}.{lang}.geojson?v={version}"
 
 
 def units_url(src: Source, parent: str, prefix: str = "/") -> str:

@@ -25,6 +25,26 @@ DATA_VERSION = "gm-data-version"
 
 LAYERS = "gm-layers"
 LAYER_TOGGLES = "gm-layer-toggles"
+
+
+def layer_on(layer: str) -> str:
+    """The store saying whether ``layer`` (units, party, circles, heatmap) is on.
+
+    Set in the browser from the toggles, and only when it changes: a layer's
+    callback listens to its own store, so turning one layer on sends that layer only.
+    """
+    return f"gm-on-{layer}"
+
+
+def layer_sent(layer: str) -> str:
+    """The store holding the digest of what the page was last sent of an overlay.
+
+    An overlay's callback compares it with what it would send, and sends nothing
+    when they are the same (a refresh that changed other data).
+    """
+    return f"gm-sent-{layer}"
+
+
 MEASURE = "gm-measure"
 UNITS_LEGEND = "gm-legend-units"
 PARTY = "gm-party"

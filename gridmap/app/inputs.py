@@ -28,6 +28,7 @@ __all__ = [
     "check_categories",
     "check_choice",
     "check_choices",
+    "check_on",
     "check_state",
     "check_window",
 ]
@@ -87,6 +88,13 @@ def check_choice(value: Any, offered: Collection[Any], what: str, lang: str) -> 
     """``value`` if it is one of ``offered`` (compared as is: ``"5"`` is not ``5``)."""
     if isinstance(value, bool) or not _hashable(value) or value not in offered:
         raise _refuse(t(f"app.what.{what}", lang), value, lang)
+    return value
+
+
+def check_on(value: Any, lang: str) -> bool:
+    """A layer's on/off store: ``True`` or ``False``, nothing else."""
+    if not isinstance(value, bool):
+        raise _refuse(t("app.what.layers", lang), value, lang)
     return value
 
 

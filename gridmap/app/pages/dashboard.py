@@ -9,19 +9,21 @@ button all work. The callbacks below are thin: each calls one helper of
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 import dash
 import dash_leaflet as dl
 import flask
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
-from gridmap.app import basemap_url, ids, units_url
+from gridmap.app import basemap_url, ids, outline_url, units_url
 from gridmap.app import inputs as checks
 from gridmap.app import views as v
 from gridmap.app.errors import in_panel
 from gridmap.app.tiles import Basemap
-from gridmap.codes import ancestor, is_under, level_of, width_of
+from gridmap.codes import ancestor, drawn_parent, is_under, level_of, width_of
 from gridmap.coverage import MUST_HAVE
 from gridmap.i18n import LANGS, label, t
 from gridmap.schema import INCIDENT_CATEGORIES
@@ -36,10 +38,14 @@ _TEXT = {"variable": "gridmapStyle.bindText"}
 #: The units layer with colouring off: outlines only, still clickable.
 _PLAIN = {"color": "#636363", "weight": 1, "fillColor": "#ffffff", "fillOpacity": 0.2}
 _OVERLAYS = ("units", "party", "circles", "heatmap")
+#: The layers on when a page opens for the first time (the toggles remember the rest).
+_DEFAULT_ON = ("units",)
 
 
 #: Pattern id of the overlay layers: clicks on their features drill like the units'.
 _OVERLAY = "gm-overlay"
+#: Pattern id of the image overlays (the heatmap): they take no clicks.
+_IMAGE = "gm-image"
 
 
 def _basemap() -> Basemap:
@@ -129,7 +135,9 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
             ),
             dl.GeoJSON(
                 id=ids.OUTLINE,
-                data=v.outline(src, code, lang),
+                # From its URL too: the district's outline (141 KB) was re-sent with
+                # every district view, the breadcrumb's way back included.
+                url=outline_url(src, drawn_parent(code), lang, prefix),
                 style=_STYLE,
                 onEachFeature=_TEXT,
                 hideout={"kind": "gm-outline"},
@@ -171,6 +179,8 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
             # whether the store has changed, and only then updates what it shows.
             dcc.Interval(id=ids.REFRESH, interval=max(refresh, 1) * 1000, disabled=not refresh),
             dcc.Store(id=ids.DATA_VERSION, data=src.version),
+            *[dcc.Store(id=ids.layer_on(k), data=k in _DEFAULT_ON) for k in _OVERLAYS],
+            *[dcc.Store(id=ids.layer_sent(k)) for k in _OVERLAYS if k != "units"],
             header,
             _breadcrumb(crumbs, lang, view["child_level"]),
             _message(messages),
@@ -285,7 +295,7 @@ def _layers_panel(lang: str, units_legend: dict, months: list[str]) -> html.Sect
     toggles = dcc.Checklist(
         id=ids.LAYER_TOGGLES,
         options=[{"label": t(f"app.layer.{k}", lang), "value": k} for k in _OVERLAYS],
-        value=["units"],
+        value=list(_DEFAULT_ON),
         persistence=True,
         persistence_type="session",
         className="gm-toggles",
@@ -386,10 +396,19 @@ def _legend(legend: dict | None) -> list[Any]:
     ]
 
 
-def _geojson(overlay: dict) -> dl.GeoJSON:
+def _geojson(overlay: dict) -> dl.GeoJSON | dl.ImageOverlay:
     """An overlay layer. Its features take clicks only if they name a unit (a click
     drills to it, as on the units layer) or are points; the others (service
-    circles, heatmap cells) let clicks through to the units under them."""
+    circles) and images (the heatmap) let clicks through to the units under them."""
+    if overlay["kind"] == "image":
+        return dl.ImageOverlay(
+            id={"type": _IMAGE, "layer": overlay["id"]},
+            url=overlay["url"],
+            bounds=overlay["bounds"],
+            opacity=overlay["opacity"],
+            interactive=False,
+            className=f"gm-image gm-image-{overlay['id']}",
+        )
     point = {"pointToLayer": _POINT} if overlay["kind"] == "point" else {}
     features = overlay["data"]["features"]
     props = features[0]["properties"] if features else {}
@@ -466,22 +485,38 @@ def drill(feature: dict | None, _overlays: list, state: dict) -> str:
     return v.search_for(child, state["lang"])
 
 
+# The toggles, split in the browser into one store per layer, each written only
+# when it changes: a layer's callback runs when its own toggle does, not when
+# another layer's is turned on.
+clientside_callback(
+    """function (toggles, ...shown) {
+        const on = new Set(Array.isArray(toggles) ? toggles : []);
+        const names = NAMES;
+        return names.map((name, i) => on.has(name) === shown[i]
+            ? window.dash_clientside.no_update : on.has(name));
+    }""".replace("NAMES", json.dumps(list(_OVERLAYS))),
+    *[Output(ids.layer_on(k), "data") for k in _OVERLAYS],
+    Input(ids.LAYER_TOGGLES, "value"),
+    *[State(ids.layer_on(k), "data") for k in _OVERLAYS],
+)
+
+
 @callback(
     Output(ids.UNITS, "hideout"),
     Output(ids.UNITS_LEGEND, "children"),
     Input(ids.MEASURE, "value"),
-    Input(ids.LAYER_TOGGLES, "value"),
+    Input(ids.layer_on("units"), "data"),
     Input(ids.DATA_VERSION, "data"),
     State(ids.VIEW, "data"),
 )
 @in_panel(lambda box: (no_update, [box]))
-def restyle(measure: str, toggles: list[str], _version: str, state: dict) -> tuple[dict, list]:
+def restyle(measure: str, on: bool, _version: str, state: dict) -> tuple[dict, list]:
     """New colours for the units: the hideout changes, the geometry stays."""
     src = _source()
     state = checks.check_state(src, state)
-    toggles = checks.check_choices(toggles, _OVERLAYS, "layers", state["lang"])
+    on = checks.check_on(on, state["lang"])
     measure = checks.check_choice(measure, v.MEASURES, "measure", state["lang"])
-    if "units" not in toggles:
+    if not on:
         return {"styles": {}, "default": _PLAIN, "selected": None}, []
     hideout = v.unit_styles(src, state["code"], measure=measure, lang=state["lang"])
     return hideout, _legend(hideout["legend"])
@@ -560,39 +595,43 @@ def show_trend(window: list[int], categories: list[str], _version: str, state: d
 @callback(
     Output(ids.PARTY, "children"),
     Output(ids.PARTY_LEGEND, "children"),
-    Input(ids.LAYER_TOGGLES, "value"),
+    Output(ids.layer_sent("party"), "data"),
+    Input(ids.layer_on("party"), "data"),
     Input(ids.DATA_VERSION, "data"),
     State(ids.VIEW, "data"),
+    State(ids.layer_sent("party"), "data"),
 )
-@in_panel(lambda box: ([], [box]))
-def show_party(toggles: list[str], _version: str, state: dict) -> tuple[list, list]:
+@in_panel(lambda box: ([], [box], "failed"))
+def show_party(on: bool, _version: str, state: dict, sent: str | None = None) -> tuple:
     """The party layers of the unit, when toggled on."""
     src = _source()
     state = checks.check_state(src, state)
-    if "party" not in checks.check_choices(toggles, _OVERLAYS, "layers", state["lang"]):
-        return [], []
-    return _show(v.overlays(src, state["code"], "party", lang=state["lang"]))
+    if not checks.check_on(on, state["lang"]):
+        return _off(sent)
+    return _show(v.overlays(src, state["code"], "party", lang=state["lang"]), sent)
 
 
 @callback(
     Output(ids.CIRCLES, "children"),
     Output(ids.CIRCLES_LEGEND, "children"),
-    Input(ids.LAYER_TOGGLES, "value"),
+    Output(ids.layer_sent("circles"), "data"),
+    Input(ids.layer_on("circles"), "data"),
     Input(ids.FACILITY_TYPE, "value"),
     Input(ids.MINUTES, "value"),
     Input(ids.DATA_VERSION, "data"),
     State(ids.VIEW, "data"),
+    State(ids.layer_sent("circles"), "data"),
 )
-@in_panel(lambda box: ([], [box]))
+@in_panel(lambda box: ([], [box], "failed"))
 def show_circles(
-    toggles: list[str], ftype: str, minutes: int, _version: str, state: dict
-) -> tuple[list, list]:
+    on: bool, ftype: str, minutes: int, _version: str, state: dict, sent: str | None = None
+) -> tuple:
     """Service circles of one facility type, when toggled on."""
     src = _source()
     state = checks.check_state(src, state)
     lang = state["lang"]
-    if "circles" not in checks.check_choices(toggles, _OVERLAYS, "layers", lang):
-        return [], []
+    if not checks.check_on(on, lang):
+        return _off(sent)
     ftype = checks.check_choice(ftype, MUST_HAVE, "facility", lang)
     minutes = checks.check_choice(minutes, checks.MINUTES, "minutes", lang)
     group = v.overlays(
@@ -603,28 +642,35 @@ def show_circles(
         facility_type=ftype,
         minutes=float(minutes),
     )
-    return _show(group)
+    return _show(group, sent)
 
 
 @callback(
     Output(ids.HEATMAP, "children"),
     Output(ids.HEATMAP_LEGEND, "children"),
-    Input(ids.LAYER_TOGGLES, "value"),
+    Output(ids.layer_sent("heatmap"), "data"),
+    Input(ids.layer_on("heatmap"), "data"),
     Input(ids.HEAT_MONTHS, "value"),
     Input(ids.HEAT_CATEGORIES, "value"),
     Input(ids.DATA_VERSION, "data"),
     State(ids.VIEW, "data"),
+    State(ids.layer_sent("heatmap"), "data"),
 )
-@in_panel(lambda box: ([], [box]))
+@in_panel(lambda box: ([], [box], "failed"))
 def show_heatmap(
-    toggles: list[str], window: list[int], categories: list[str], _version: str, state: dict
-) -> tuple[list, list]:
+    on: bool,
+    window: list[int],
+    categories: list[str],
+    _version: str,
+    state: dict,
+    sent: str | None = None,
+) -> tuple:
     """The incident heatmap of the unit, when toggled on."""
     src = _source()
     state = checks.check_state(src, state)
     lang = state["lang"]
-    if "heatmap" not in checks.check_choices(toggles, _OVERLAYS, "layers", lang):
-        return [], []
+    if not checks.check_on(on, lang):
+        return _off(sent)
     window = checks.check_window(window, v.incident_months(src), lang)
     categories = checks.check_categories(categories, INCIDENT_CATEGORIES, lang)
     group = v.overlays(
@@ -635,12 +681,26 @@ def show_heatmap(
         window=window,
         categories=categories,
     )
-    return _show(group)
+    return _show(group, sent)
 
 
-def _show(group: dict) -> tuple[list, list]:
-    """An overlay group's layers and legends (or the note saying why it has none)."""
+def _show(group: dict, sent: str | None) -> tuple:
+    """An overlay group's layers and legends (or the note saying why it has none),
+    and the digest of what was sent.
+
+    Nothing is sent when the page has this very group already (``sent``, the
+    digest it was given last): a data change or a refresh re-sends only the
+    layers whose content changed, and a layer's megabytes are never sent twice.
+    """
+    digest = hashlib.sha1(json.dumps(group, sort_keys=True, default=str).encode()).hexdigest()
+    if digest == sent:
+        return no_update, no_update, no_update
     if group["note"]:
-        return [], [html.P(group["note"])]
+        return [], [html.P(group["note"])], digest
     overlays = group["overlays"]
-    return [_geojson(o) for o in overlays], _overlay_legends(overlays)
+    return [_geojson(o) for o in overlays], _overlay_legends(overlays), digest
+
+
+def _off(sent: str | None) -> tuple:
+    """A layer switched off: emptied, once."""
+    return (no_update, no_update, no_update) if sent is None else ([], [], None)
