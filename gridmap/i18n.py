@@ -239,6 +239,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "app.none": ("无", "none"),
     "app.members": ("党员 {n} 人", "{n} members"),
     "app.breadcrumb": ("当前位置", "You are here"),
+    "app.home": ("全貌", "Whole unit"),
+    "app.home_hint": ("显示当前单元全貌", "Show the whole unit on screen"),
     "app.empty_store": (
         "数据库中没有区级数据，无法显示地图。请先运行 `gridmap demo` 或导入区界。",
         "The store holds no district, so there is no map to show. "

@@ -64,6 +64,19 @@ def test_geometry_is_the_same_in_both_languages_and_for_a_grid_and_its_buildings
     assert building["parent"] == zh["parent"] == path[3] and building["data"] == zh["data"]
 
 
+def test_a_building_view_frames_the_building_not_its_grid(src, path):
+    """The map frames the unit on screen; at building level, the building itself."""
+    view = v.level_view(src, path[4], measure="households", lang="zh")
+    west, south, east, north = src.unit(path[4]).geometry.bounds
+    assert view["bounds"] == [[south, west], [north, east]]
+    (gs, gw), (gn, ge) = v.level_view(src, path[3], measure="households", lang="zh")["bounds"]
+    assert gs <= south and gw <= west and north <= gn and east <= ge
+    assert (north - south) * (east - west) < (gn - gs) * (ge - gw)
+    # Every level knows the district's box too (the map's zoom limits).
+    (ds, dw), (dn, de) = view["district"]
+    assert ds <= gs and dw <= gw and gn <= dn and ge <= de
+
+
 def test_measure_switch_restyles_without_geometry(src, path):
     a = v.unit_styles(src, path[1], measure="households", lang="zh")
     b = v.unit_styles(src, path[1], measure="population", lang="en")

@@ -80,7 +80,7 @@ def create_app(
         # Only the app's own files: assets/vendor/ holds a second Leaflet for the
         # folium export, which would replace dash-leaflet's `window.L` and break
         # its circle markers. (assets_ignore matches file names, not paths.)
-        assets_ignore=r"^(?!gridmap\.css$|layer_style\.js$).*",
+        assets_ignore=r"^(?!gridmap\.css$|layer_style\.js$|steady\.js$).*",
         title=t("app.title", lang),
         # The page's components exist only once the page is rendered.
         suppress_callback_exceptions=True,

@@ -19,6 +19,10 @@ BUILDING = "gm-building"
 LANG_SWITCH = "gm-lang-switch"
 #: Where the current view's state lives for callbacks (code, lang).
 VIEW = "gm-view"
+#: A click the page let through to the server (``{code, t}``): see assets/steady.js.
+CLICK = "gm-click"
+#: The "whole unit" button on the map: it frames the unit on screen again.
+HOME = "gm-home"
 #: The timer of the automatic refresh, and the version of the data on screen.
 REFRESH = "gm-refresh"
 DATA_VERSION = "gm-data-version"

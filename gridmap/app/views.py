@@ -47,6 +47,7 @@ __all__ = [
     "resolve",
     "search_for",
     "trend",
+    "unit_bounds",
     "unit_styles",
     "window_bounds",
     "window_months",
@@ -195,12 +196,10 @@ def level_view(src: Source, code: str, *, measure: str, lang: str) -> dict[str, 
         ``code``, ``level``, ``child_level`` (what a click opens; ``None`` at
         building level), ``parent`` (the unit whose children are drawn: the
         grid at building level), ``data`` (:func:`units_geojson`), ``hideout``
-        (see :func:`unit_styles`) and ``bounds`` (``[[south, west], [north, east]]``).
+        (see :func:`unit_styles`), ``bounds`` (the unit's box,
+        ``[[south, west], [north, east]]``) and ``district`` (the district's box).
     """
     parent = drawn_parent(code)
-    west, south, east, north = src.unit(parent).geometry.bounds
-    if src.offset == "gcj02":
-        (west, east), (south, north) = wgs84_to_gcj02([west, east], [south, north])
     return {
         "code": code,
         "level": level_of(code),
@@ -208,10 +207,23 @@ def level_view(src: Source, code: str, *, measure: str, lang: str) -> dict[str, 
         "parent": parent,
         "data": units_geojson(src, code),
         "hideout": unit_styles(src, code, measure=measure, lang=lang),
-        # The view frames the unit itself (its grid at building level): its
-        # children may not reach its edges (a village grid's scattered buildings).
-        "bounds": [[south, west], [north, east]],
+        # The view frames the unit itself, not its children: they may not reach
+        # its edges (a village grid's scattered buildings). At building level
+        # that is the building, drawn among its grid's.
+        "bounds": unit_bounds(src, code),
+        "district": unit_bounds(src, src.district_code()),
     }
+
+
+def unit_bounds(src: Source, code: str) -> list[list[float]]:
+    """The box of unit ``code`` as the map takes it: ``[[south, west], [north, east]]``.
+
+    In the basemap's coordinates (GCJ-02 over Chinese tiles, else WGS 84).
+    """
+    west, south, east, north = src.unit(code).geometry.bounds
+    if src.offset == "gcj02":
+        (west, east), (south, north) = wgs84_to_gcj02([west, east], [south, north])
+    return [[south, west], [north, east]]
 
 
 def units_geojson(src: Source, code: str) -> dict[str, Any]:

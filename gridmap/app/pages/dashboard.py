@@ -16,7 +16,18 @@ from typing import Any
 import dash
 import dash_leaflet as dl
 import flask
-from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import (
+    ALL,
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    dcc,
+    html,
+    no_update,
+)
 
 from gridmap.app import basemap_url, ids, outline_url, units_url
 from gridmap.app import inputs as checks
@@ -46,6 +57,13 @@ _DEFAULT_ON = ("units",)
 _OVERLAY = "gm-overlay"
 #: Pattern id of the image overlays (the heatmap): they take no clicks.
 _IMAGE = "gm-image"
+#: The closest the map zooms in (a building fills much of it); tiles stop at
+#: _TILE_ZOOM and are magnified past it. The farthest out is set in the browser
+#: (assets/steady.js): one step out from the whole district, whatever the screen.
+_MAX_ZOOM = 20
+_TILE_ZOOM = 18
+#: Room (CSS px) between the unit framed and the map's edges.
+_PADDING = [24, 24]
 
 
 def _basemap() -> Basemap:
@@ -109,9 +127,17 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
     base = _basemap()
     prefix = flask.current_app.config["GRIDMAP_PATH_PREFIX"]
     tiles = [
-        dl.TileLayer(url=tile.url, subdomains=tile.subdomains, attribution=tile.attribution)
+        dl.TileLayer(
+            url=tile.url,
+            subdomains=tile.subdomains,
+            attribution=tile.attribution,
+            maxZoom=_MAX_ZOOM,
+            maxNativeZoom=_TILE_ZOOM,
+        )
         for tile in base.tiles
     ]
+    (south, west), (north, east) = view["district"]
+    dy, dx = (north - south) / 2, (east - west) / 2
     the_map = dl.Map(
         [
             *tiles,
@@ -150,14 +176,25 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
         ],
         id=ids.MAP,
         bounds=view["bounds"],
+        boundsOptions={"padding": _PADDING},
         # No center/zoom: react-leaflet would prefer them to `bounds`. Without a
         # center, dash-leaflet 1.1.3's viewport tracking fails after load, so it is off.
         trackViewport=False,
         # Quarter zoom steps: a level fills the map instead of the next power of two below.
         zoomSnap=0.25,
-        # The page is re-rendered on every drill but React keeps the same map:
-        # `bounds` only sets the first view, `viewport` moves it on each level.
-        viewport={"bounds": view["bounds"], "transition": "fitBounds"},
+        # A double click is a click (it drills, once): it must not zoom as well.
+        doubleClickZoom=False,
+        maxZoom=_MAX_ZOOM,
+        # The district's box grown by half on each side: panning stays near the
+        # district, and steady.js derives the least zoom from it.
+        maxBounds=[[south - dy, west - dx], [north + dy, east + dx]],
+        # Each drill mounts a new page and map (`bounds` gives its first view);
+        # `viewport` is what the "whole unit" button sets again to re-frame it.
+        viewport={
+            "bounds": view["bounds"],
+            "transition": "fitBounds",
+            "options": {"padding": _PADDING},
+        },
         className="gm-map",
         # Offline, the basemap is the GeoJSON above and there is nothing to attribute.
         attributionControl=not base.offline,
@@ -175,6 +212,8 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
         [
             dcc.Location(id=ids.URL, refresh="callback-nav"),
             dcc.Store(id=ids.VIEW, data=state),
+            # The clicks let through to `drill` (assets/steady.js `guard`).
+            dcc.Store(id=ids.CLICK),
             # Wall displays run unattended: every `refresh` seconds the page asks
             # whether the store has changed, and only then updates what it shows.
             dcc.Interval(id=ids.REFRESH, interval=max(refresh, 1) * 1000, disabled=not refresh),
@@ -184,7 +223,10 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
             header,
             _breadcrumb(crumbs, lang, view["child_level"]),
             _message(messages),
-            html.Main([the_map, side], className="gm-main"),
+            html.Main(
+                [html.Div([the_map, _home(lang)], className="gm-map-box"), side],
+                className="gm-main",
+            ),
         ],
         className="gm-page",
         lang=lang,
@@ -192,6 +234,19 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
 
 
 # -- pieces of the layout -------------------------------------------------------------
+
+
+def _home(lang: str) -> html.Button:
+    """The "whole unit" button, a Leaflet-style control over the map's top right corner."""
+    return html.Button(
+        t("app.home", lang),
+        id=ids.HOME,
+        className="gm-home leaflet-bar",
+        title=t("app.home_hint", lang),
+        type="button",
+        **{"aria-label": t("app.home_hint", lang)},
+        **_tid("home"),
+    )
 
 
 def _message(messages: list[str]) -> html.Div:
@@ -455,27 +510,44 @@ def _overlay_legends(overlays: list[dict]) -> list[Any]:
 # -- callbacks ------------------------------------------------------------------------
 
 
-@callback(
-    Output(ids.URL, "search"),
+# Clicks reach the server through the browser's guard (assets/steady.js): a
+# double click, or a second click while the first drill is on its way or on a
+# level just shown, is dropped there, so every drill is one intended click.
+clientside_callback(
+    ClientsideFunction(namespace="gridmap", function_name="guard"),
+    Output(ids.CLICK, "data"),
     Input(ids.UNITS, "clickData"),
     Input({"type": _OVERLAY, "layer": ALL}, "clickData"),
     State(ids.VIEW, "data"),
     prevent_initial_call=True,
 )
+clientside_callback(
+    ClientsideFunction(namespace="gridmap", function_name="home"),
+    Output(ids.MAP, "viewport"),
+    Input(ids.HOME, "n_clicks"),
+    State(ids.MAP, "viewport"),
+    prevent_initial_call=True,
+)
+
+
+@callback(
+    Output(ids.URL, "search"),
+    Input(ids.CLICK, "data"),
+    State(ids.VIEW, "data"),
+    prevent_initial_call=True,
+)
 @in_panel(lambda box: no_update)
-def drill(feature: dict | None, _overlays: list, state: dict) -> str:
+def drill(click: dict | None, state: dict) -> str:
     """A click on a unit opens it: its code goes into the URL.
 
-    A click on an overlay's feature that names a unit (a grid's party branch,
-    a building's party group …) opens the child unit holding it.
+    ``click`` is ``{code, t}``: the code of the feature clicked, on the units
+    layer or on an overlay's feature that names a unit (a grid's party branch,
+    a building's party group …), which opens the child unit holding it.
     """
-    if ctx.triggered_id != ids.UNITS:
-        feature = ctx.triggered[0]["value"] if ctx.triggered else None
     state = checks.check_state(_source(), state)
-    props = (feature or {}).get("properties") if isinstance(feature, dict) else None
-    props = props if isinstance(props, dict) else {}
+    code = click.get("code") if isinstance(click, dict) else None
+    code = code if isinstance(code, str) else ""
     below = state["child_level"]
-    code = str(props.get("code") or props.get("unit_code") or "")
     # A click on any feature with a code opens the child unit holding it.
     if not below or len(code) < width_of(below) or not is_under(code, state["code"]):
         return no_update
