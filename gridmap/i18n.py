@@ -279,9 +279,19 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "app.what.minutes": ("步行时间", "walking minutes"),
     "app.what.months": ("月份范围", "month window"),
     "app.what.categories": ("事件类别", "incident categories"),
+    "app.what.reconnect": ("重新连接信息", "reconnection notice"),
     "app.panel_failed": (
         "此处无法显示（内部错误，已记录，编号 {ref}）",
         "This part cannot be shown (an internal error, logged as {ref})",
+    ),
+    # The banner of a page that lost its server (assets/offline.js shows it).
+    "app.offline": (
+        "网络已断开：显示的是断开前的内容，恢复连接后自动更新",
+        "Offline: showing what was last loaded; it updates by itself when the connection returns",
+    ),
+    "app.offline_held": (
+        "连接恢复前无法切换页面",
+        "Links and map clicks wait until the connection returns",
     ),
     # What the commands print (gridmap.cli): templates filled with str.format.
     # English output names layers, steps and facility types by the identifiers a

@@ -209,3 +209,47 @@ def test_text_responses_are_compressed(client, src):
         assert response.headers.get("Content-Encoding") in ("gzip", "br", "zstd"), url
         plain = client.get(url)
         assert len(response.data) < len(plain.data), url
+
+
+def _check_data(client, shown: str, reconnected: object) -> object:
+    """The data check as the page sends it when the connection returns (#11, point 7)."""
+    body = {
+        "output": "gm-data-version.data",
+        "outputs": {"id": "gm-data-version", "property": "data"},
+        "inputs": [
+            {"id": "gm-refresh", "property": "n_intervals", "value": None},
+            {"id": "gm-reconnect", "property": "data", "value": reconnected},
+        ],
+        "state": [{"id": "gm-data-version", "property": "data", "value": shown}],
+        "changedPropIds": ["gm-reconnect.data"],
+    }
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code in (200, 204), response.get_data(as_text=True)
+    # No update: 204, or no value for the output.
+    sent = response.get_json()["response"] if response.status_code == 200 else {}
+    return sent.get("gm-data-version", {}).get("data")
+
+
+def test_reconnecting_resends_the_version_only_after_missed_requests(client, src):
+    """Back from an outage, the unchanged version is sent again only if some of the
+    page's requests failed (the figures then ask again); a forged notice is refused."""
+    shown = src.version
+    assert _check_data(client, shown, {"missed": 0, "at": 1}) is None
+    assert _check_data(client, shown, {"missed": 3, "at": 2}) == shown
+    assert _check_data(client, "older", {"missed": 0, "at": 3}) == shown
+    for bad in ({"missed": -1}, {"missed": True}, {"missed": "9"}, "x", [1]):
+        assert _check_data(client, shown, bad) is None
+        with pytest.raises(checks.RefusedInputError):
+            checks.check_reconnect(bad)
+    assert checks.check_reconnect({"missed": 2}) == 2
+
+
+def test_the_ping_and_the_offline_script_are_served(client):
+    """The page that lost its server asks /_gridmap/ping (never cached) and runs offline.js."""
+    ping = client.get("/_gridmap/ping")
+    assert ping.status_code == 204 and ping.headers["Cache-Control"] == "no-store"
+    page = client.get("/").get_data(as_text=True)
+    assert "/assets/offline.js" in page
+    script = client.get("/assets/offline.js")
+    assert "gm-reconnect" in script.get_data(as_text=True)
+    script.close()  # a streamed file: closed here, not by the garbage collector

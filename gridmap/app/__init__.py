@@ -80,7 +80,7 @@ def create_app(
         # Only the app's own files: assets/vendor/ holds a second Leaflet for the
         # folium export, which would replace dash-leaflet's `window.L` and break
         # its circle markers. (assets_ignore matches file names, not paths.)
-        assets_ignore=r"^(?!gridmap\.css$|layer_style\.js$|steady\.js$).*",
+        assets_ignore=r"^(?!gridmap\.css$|layer_style\.js$|steady\.js$|offline\.js$).*",
         title=t("app.title", lang),
         # The page's components exist only once the page is rendered.
         suppress_callback_exceptions=True,
@@ -100,7 +100,22 @@ def create_app(
     app.layout = html.Div([dash.page_container], className="gm-root")
     _serve_geometry(app, str(store_address), basemap.offset)
     _cache_fingerprinted(app)
+    _serve_ping(app)
     return app
+
+
+def _serve_ping(app: dash.Dash) -> None:
+    """Answer ``/_gridmap/ping`` with an empty 204, never cached.
+
+    A page that lost its server (``assets/offline.js``) asks this every few
+    seconds to learn that it is back: the cheapest answer the server has,
+    touching neither the store nor Dash.
+    """
+    import flask
+
+    @app.server.route(app.config.routes_pathname_prefix + _PING_PATH)
+    def ping() -> flask.Response:
+        return flask.Response(status=204, headers={"Cache-Control": "no-store"})
 
 
 def _serve_geometry(app: dash.Dash, address: str, offset: str | None) -> None:
@@ -200,6 +215,7 @@ _COMPRESSED = (
 _BASEMAP_PATH = "_gridmap/basemap.geojson"
 _UNITS_PATH = "_gridmap/units/"
 _OUTLINE_PATH = "_gridmap/outline/"
+_PING_PATH = "_gridmap/ping"
 
 
 def _basemap_body(src: Source) -> bytes:

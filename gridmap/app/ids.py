@@ -61,3 +61,9 @@ HEATMAP = "gm-heatmap"
 HEATMAP_LEGEND = "gm-legend-heatmap"
 HEAT_MONTHS = "gm-heat-months"
 HEAT_CATEGORIES = "gm-heat-categories"
+
+#: The banner of a page that lost its server, and what ``assets/offline.js``
+#: sets when the connection returns (the page then catches up). The script
+#: names both ids itself: keep them in step.
+OFFLINE = "gm-offline"
+RECONNECT = "gm-reconnect"

@@ -29,6 +29,7 @@ __all__ = [
     "check_choice",
     "check_choices",
     "check_on",
+    "check_reconnect",
     "check_state",
     "check_window",
 ]
@@ -130,6 +131,22 @@ def check_window(window: Any, months: Sequence[str], lang: str) -> list[int] | N
     if not ok:
         raise _refuse(t("app.what.months", lang), window, lang)
     return list(window)
+
+
+def check_reconnect(value: Any) -> int:
+    """How many of the page's requests failed during an outage it came back from.
+
+    ``assets/offline.js`` sends ``{"missed": n}`` when the server answers again.
+
+    Raises
+    ------
+    RefusedInputError
+        When the value is not such a dict of a count.
+    """
+    missed = value.get("missed") if isinstance(value, dict) else None
+    if isinstance(missed, bool) or not isinstance(missed, int) or missed < 0:
+        raise _refuse(t("app.what.reconnect", "zh"), value, "zh")
+    return missed
 
 
 def _hashable(value: Any) -> bool:

@@ -24,6 +24,7 @@ from dash import (
     State,
     callback,
     clientside_callback,
+    ctx,
     dcc,
     html,
     no_update,
@@ -112,7 +113,12 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
     messages = [resolved["message"]] if resolved["message"] else []
     if code is None:
         return html.Div(
-            [header, _message(messages), dcc.Location(id=ids.URL, refresh="callback-nav")],
+            [
+                header,
+                _offline(lang),
+                _message(messages),
+                dcc.Location(id=ids.URL, refresh="callback-nav"),
+            ],
             className="gm-page",
             lang=lang,
         )
@@ -220,7 +226,10 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
             dcc.Store(id=ids.DATA_VERSION, data=src.version),
             *[dcc.Store(id=ids.layer_on(k), data=k in _DEFAULT_ON) for k in _OVERLAYS],
             *[dcc.Store(id=ids.layer_sent(k)) for k in _OVERLAYS if k != "units"],
+            # Set by assets/offline.js when the server answers again after an outage.
+            dcc.Store(id=ids.RECONNECT),
             header,
+            _offline(lang),
             _breadcrumb(crumbs, lang, view["child_level"]),
             _message(messages),
             html.Main(
@@ -256,6 +265,23 @@ def _message(messages: list[str]) -> html.Div:
         className="gm-message" if messages else "gm-message gm-hidden",
         role="status",
         **_tid("message"),
+    )
+
+
+def _offline(lang: str) -> html.Div:
+    """The banner of a page that lost its server: hidden until assets/offline.js shows it.
+
+    Its second line shows once a click was held back (no view can open offline).
+    """
+    return html.Div(
+        [
+            html.P(t("app.offline", lang)),
+            html.P(t("app.offline_held", lang), className="gm-offline-held"),
+        ],
+        id=ids.OFFLINE,
+        className="gm-offline",
+        role="status",
+        **_tid("offline"),
     )
 
 
@@ -597,20 +623,27 @@ def restyle(measure: str, on: bool, _version: str, state: dict) -> tuple[dict, l
 @callback(
     Output(ids.DATA_VERSION, "data"),
     Input(ids.REFRESH, "n_intervals"),
+    Input(ids.RECONNECT, "data"),
     State(ids.DATA_VERSION, "data"),
     prevent_initial_call=True,
 )
 @in_panel(lambda box: no_update)
-def check_data(_ticks: int, shown: str) -> str:
-    """On each tick: the store's version, if it is not the one on screen.
+def check_data(_ticks: int, reconnected: Any, shown: str) -> str:
+    """On each tick, and when the connection returns: the store's version, if it
+    is not the one on screen.
 
     The figures and layers take the version as an input, so they update only
     when the data did. The new copy is read here, before they ask for it.
+    Back from an outage during which some of the page's requests failed
+    (``reconnected`` counts them), the version is sent even if unchanged: the
+    figures and layers then ask again for what they missed.
     """
     src = _source()
-    if src.version == shown:
+    missed = ctx.triggered_id == ids.RECONNECT and checks.check_reconnect(reconnected) > 0
+    if src.version == shown and not missed:
         return no_update
-    src.warm()
+    if src.version != shown:
+        src.warm()
     return src.version
 
 
