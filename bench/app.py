@@ -155,18 +155,16 @@ def _drill_requests(parent: str, child: str, child_level: str, months: int) -> l
     window = [0, max(months - 1, 0)]
     # The version of the data on screen (an input of the figures; its value is not read).
     version = ("gm-data-version", "data", "bench")
-    click = {"type": "Feature", "properties": {"code": child, "level": child_level}}
+    # What the browser's click guard (assets/steady.js) lets through to `drill`.
+    click = {"code": child, "t": time.time() * 1000}
     return [
         (
             "click",
             {
                 **_out([("gm-url", "search")]),
-                "inputs": [
-                    {"id": "gm-units", "property": "clickData", "value": click},
-                    [],
-                ],
+                "inputs": _inputs([("gm-click", "data", click)]),
                 "state": _inputs([("gm-view", "data", view_before)]),
-                "changedPropIds": ["gm-units.clickData"],
+                "changedPropIds": ["gm-click.data"],
             },
         ),
         (

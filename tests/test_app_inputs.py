@@ -211,6 +211,50 @@ def test_text_responses_are_compressed(client, src):
         assert len(response.data) < len(plain.data), url
 
 
+def test_scripts_are_compressed_once_at_brotlis_best(client):
+    """The JavaScript packages (most of a first visit's bytes) go out at brotli 11, kept."""
+    import re
+
+    import brotli
+
+    page = client.get("/").get_data(as_text=True)
+    scripts = re.findall(r'<script src="([^"]+_dash-component-suites/[^"]+)"', page)
+    assert len(scripts) >= 5
+    url = max(scripts, key=lambda u: len(client.get(u).data))  # the largest
+    plain = client.get(url).data
+    first = client.get(url, headers={"Accept-Encoding": "gzip, br"})
+    assert first.headers["Content-Encoding"] == "br"
+    assert brotli.decompress(first.data) == plain
+    assert len(first.data) <= len(brotli.compress(plain, quality=11)) + 16
+    # Kept: the same bytes again, in a fraction of brotli 11's time.
+    t0 = time.perf_counter()
+    again = client.get(url, headers={"Accept-Encoding": "br"})
+    assert again.data == first.data and time.perf_counter() - t0 < 0.1
+    # A browser without brotli gets flask-compress's gzip.
+    gz = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert gz.headers["Content-Encoding"] == "gzip"
+
+
+def test_versioned_files_are_kept_by_the_browser(client, src):
+    """Favicon and assets named by version: cached a year (one fetch, not one per drill)."""
+    import re
+
+    page = client.get("/").get_data(as_text=True)
+    icon = re.search(r'href="([^"]*_favicon\.ico\?v=[^"]+)"', page).group(1)
+    css = re.search(r'href="([^"]*assets/gridmap\.css\?m=[^"]+)"', page).group(1)
+    for url in (icon, css):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert "max-age=31536000" in response.headers["Cache-Control"], url
+        response.close()
+    # The outline of a level at its own URL, cached like the units.
+    from gridmap.app import outline_url
+
+    response = client.get(outline_url(src, src.district_code(), "zh"))
+    assert response.status_code == 200 and "max-age" in response.headers["Cache-Control"]
+    assert client.get(outline_url(src, src.district_code(), "xx")).status_code == 404
+
+
 def _check_data(client, shown: str, reconnected: object) -> object:
     """The data check as the page sends it when the connection returns (#11, point 7)."""
     body = {
