@@ -370,7 +370,10 @@ def test_the_dashboard_reads_the_store_again_when_it_changes(demo_path, tmp_path
     body = {
         "output": "gm-data-version.data",
         "outputs": {"id": "gm-data-version", "property": "data"},
-        "inputs": [{"id": "gm-refresh", "property": "n_intervals", "value": 1}],
+        "inputs": [
+            {"id": "gm-refresh", "property": "n_intervals", "value": 1},
+            {"id": "gm-reconnect", "property": "data", "value": None},
+        ],
         "state": [{"id": "gm-data-version", "property": "data", "value": src.version}],
         "changedPropIds": ["gm-refresh.n_intervals"],
     }
