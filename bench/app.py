@@ -320,7 +320,24 @@ SLOW = {"offline": False, "latency": 400, "downloadThroughput": 50_000, "uploadT
 OVERLAY_LAYERS = ("party", "circles", "heatmap")
 #: The same figures before issue #11's changes: this benchmark run on commit 16eb301
 #: (no compression, every overlay re-sent on each toggle), on this machine, in kB.
-BEFORE: dict[str, float] = {}
+BEFORE: dict[str, float] = {
+    "cold_grid": 1989.9,
+    "toggle_max": 14671.1,
+    "data_change": 3980.7,
+    "slow_grid_s": 3.7,
+    "slow_cold_grid_s": 39.0,
+    "slow_drill_s": 2.7,
+    "warm_grid": 84.9,
+}
+#: The layer toggles before (kB), by level: party, circles, heatmap. Each toggle
+#: re-sent the layers already on (party, then circles with party, then all three).
+BEFORE_TOGGLES: dict[str, tuple[float, float, float]] = {
+    "district": (1562.6, 10704.8, 14671.1),
+    "subdistrict": (83.6, 1060.2, 1806.4),
+    "community": (9.2, 96.9, 232.6),
+    "grid": (24.9, 112.5, 334.0),
+    "building": (24.9, 112.5, 334.2),
+}
 
 
 class _Wire:
@@ -374,7 +391,10 @@ class _Wire:
             if idle:
                 return
             if time.perf_counter() - t0 > timeout:
-                raise SystemExit(f"the page did not settle within {timeout} s: {self.pending}")
+                raise SystemExit(
+                    f"the page did not settle within {timeout} s: "
+                    + ", ".join(self.urls.get(r, r) for r in self.pending)
+                )
 
 
 def _ready(page: Any, code: str, timeout_ms: float = 120_000) -> None:
@@ -668,8 +688,8 @@ def _print_bytes(wire: dict[str, Any]) -> bool:
         before = f"{BEFORE[key]:.1f}" if key in BEFORE else "-"
         print(f"  {name:32s} {wire[key]:9.1f}  {before:>11s}")
     print(
-        f"  {'grid view again, cache warm':32s} {wire['warm_grid'] / kb:9,.1f}  "
-        f"{BEFORE.get('warm_grid', '-')!s:>11s}"
+        f"  {'grid view again, cache warm (kB)':32s} {wire['warm_grid'] / kb:9,.1f}  "
+        f"{BEFORE['warm_grid']:>11,.1f}"
     )
     print(
         f"  (slow link: Chromium's emulation, {SLOW['downloadThroughput'] * 8 // 1000} kbit/s, "
@@ -687,10 +707,16 @@ def _print_bytes(wire: dict[str, Any]) -> bool:
             f"{u.split('?')[0].rsplit('/', 1)[-1]} {n / kb:,.1f}" for u, n in wire["warm_grid_top"]
         )
     )
-    print("layer toggles (kB)   " + "".join(f"{layer:>10s}" for layer in OVERLAY_LAYERS))
+    print(
+        f"layer toggles, kB now (before #11), budget <= {BYTE_TARGETS['toggle_kb']:.0f} each"
+        + "".join(f"{layer:>20s}" for layer in OVERLAY_LAYERS)
+    )
     for level in LEVELS:
-        cells = "".join(f"{toggles[(level, layer)] / kb:10,.1f}" for layer in OVERLAY_LAYERS)
-        print(f"  {level:18s} {cells}")
+        cells = "".join(
+            f"{toggles[(level, layer)] / kb:9,.1f} ({before:9,.1f})"
+            for layer, before in zip(OVERLAY_LAYERS, BEFORE_TOGGLES[level], strict=True)
+        )
+        print(f"  {level:52s}{cells}")
     return met
 
 
