@@ -27,7 +27,27 @@ from gridmap.i18n import LANGS, label, t
 from gridmap.schema import INCIDENT_CATEGORIES
 from gridmap.services.source import Source, get_source
 
-dash.register_page(__name__, path="/", name="gridmap")
+
+
+def _page_title(**_: Any) -> str:
+    """The browser tab's title, in the page's language.
+
+    Dash Pages calls this without the query (only path variables), once for
+    the first HTML and once per navigation (in the callback that renders the
+    layout): the language is read from the request's query or, in that
+    callback, from the location's ``search`` it was given.
+    """
+    lang = flask.request.args.get("lang") if flask.has_request_context() else None
+    if lang is None:
+        try:
+            search = ctx.inputs.get("_pages_location.search")
+        except Exception:  # noqa: BLE001 - outside a callback there is no context
+            search = None
+        lang = v.parse_search(search if isinstance(search, str) else None).get("lang")
+    return t("app.title", lang if lang in LANGS else _default_lang())
+
+
+dash.register_page(__name__, path="/", name="gridmap", title=_page_title)
 
 _STYLE = {"variable": "gridmapStyle.fromProperties"}
 _POINT = {"variable": "gridmapStyle.pointToLayer"}
