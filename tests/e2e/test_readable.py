@@ -25,7 +25,7 @@ from gridmap.i18n import t
 pytestmark = pytest.mark.slow
 
 
-def test_the_english_page_is_titled_in_english(page_of, server):
+def test_the_english_page_is_titled_in_english(page_of, server):  # noqa: F811
     page = page_of()
     page.goto(server + "/?unit=431002001&lang=en")
     _wait_view(page, "431002001")

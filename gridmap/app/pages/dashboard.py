@@ -28,7 +28,6 @@ from gridmap.schema import INCIDENT_CATEGORIES
 from gridmap.services.source import Source, get_source
 
 
-
 def _page_title(**_: Any) -> str:
     """The browser tab's title, in the page's language.
 
@@ -41,7 +40,7 @@ def _page_title(**_: Any) -> str:
     if lang is None:
         try:
             search = ctx.inputs.get("_pages_location.search")
-        except Exception:  # noqa: BLE001 - outside a callback there is no context
+        except Exception:
             search = None
         lang = v.parse_search(search if isinstance(search, str) else None).get("lang")
     return t("app.title", lang if lang in LANGS else _default_lang())
