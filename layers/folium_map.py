@@ -146,6 +146,8 @@ def _swatch(item: LegendItem) -> str:
         return f'<i class="gm-sw gm-line" style="border-top-color:{color}"></i>'
     if item.kind == "point":
         return f'<i class="gm-sw gm-point" style="background:{color}"></i>'
+    if item.kind == "gap":
+        return f'<i class="gm-sw" style="border:2px dashed {color};background:none"></i>'
     return f'<i class="gm-sw" style="background:{color}"></i>'
 
 

@@ -130,7 +130,7 @@ def build(
     lang: str = "zh",
     synthetic: bool = False,
     breaks: np.ndarray | None = None,
-    palette: str = "YlOrRd",
+    palette: str = "Blues",
 ) -> LayerSpec:
     """A choropleth of units by ``measure``.
 
@@ -156,7 +156,8 @@ def build(
         earlier call), so the colours stay fixed; by default quantiles of these
         units, computed once here.
     palette
-        A key of :data:`layers.base.PALETTES`.
+        A key of :data:`layers.base.PALETTES` (units are blues:
+        :data:`layers.palette.SCHEMES`).
 
     Returns
     -------

@@ -24,14 +24,15 @@ import pandas as pd
 import shapely
 
 from gridmap.i18n import label, t
-from layers.base import NO_DATA, PALETTES, LayerSpec, Legend, LegendItem, class_breaks, classify
+from layers.base import NO_DATA, LayerSpec, Legend, LegendItem, class_breaks, classify
+from layers.palette import SCHEMES
 
 if TYPE_CHECKING:
     from gridmap.density import DensitySurface
 
 __all__ = ["heatmap", "rate_choropleth", "format_number"]
 
-_PALETTE = PALETTES["YlOrRd"]
+_PALETTE = SCHEMES["incidents"]
 
 
 def format_number(value: float) -> str:

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from gridmap.i18n import label, t
-from layers.base import PALETTES, LayerSpec, Legend, LegendItem, classify
+from layers.base import LayerSpec, Legend, LegendItem, classify
+from layers.palette import GAP, SCHEMES, gap_style
 
 if TYPE_CHECKING:
     from gridmap.coverage import CoverageModel
@@ -31,8 +32,9 @@ __all__ = ["SHARE_BREAKS", "build", "from_model"]
 #: 85–95 %, 95 % and over. Fixed, so a colour means the same in every view.
 SHARE_BREAKS = np.array([0.4999, 0.6999, 0.8499, 0.9499, 1.0])
 _SHARE_LABELS = ("< 50%", "50–70%", "70–85%", "85–95%", "≥ 95%")
-_CIRCLE = "#3182bd"
-_UNCOVERED = "#d7191c"
+#: Service reach is teal/green (:data:`layers.palette.SCHEMES`); buildings out of
+#: reach are a gap (a dashed outline), not another red beside the incidents'.
+_CIRCLE = SCHEMES["service"][3]
 
 
 def build(
@@ -102,7 +104,7 @@ def build(
         served > 0
     )
     u["share"] = share
-    colors = classify(share.to_numpy(), SHARE_BREAKS, PALETTES["RdYlGn"])
+    colors = classify(share.to_numpy(), SHARE_BREAKS, SCHEMES["service"])
     u["_style"] = [
         {"color": "#636363", "weight": 1, "fillColor": c, "fillOpacity": 0.6} for c in colors
     ]
@@ -132,7 +134,7 @@ def build(
             t("map.circles.coverage", lang, ftype=type_label) + f" · {reach}",
             tuple(
                 LegendItem(lbl, col)
-                for lbl, col in zip(_SHARE_LABELS, PALETTES["RdYlGn"], strict=True)
+                for lbl, col in zip(_SHARE_LABELS, SCHEMES["service"], strict=True)
             ),
             note,
         ),
@@ -140,9 +142,7 @@ def build(
     )
 
     unc = uncovered.copy()
-    unc["_style"] = [
-        {"color": _UNCOVERED, "weight": 2, "fillColor": _UNCOVERED, "fillOpacity": 0.8}
-    ] * len(unc)
+    unc["_style"] = [gap_style()] * len(unc)
     unc["_tooltip"] = [
         f"{code} · "
         + t("map.circles.served", lang, n=int(n))
@@ -165,7 +165,7 @@ def build(
         unc,
         Legend(
             t("map.circles.uncovered", lang, ftype=type_label),
-            (LegendItem(t("level.building", lang), _UNCOVERED),),
+            (LegendItem(t("level.building", lang), GAP, kind="gap"),),
             note,
         ),
         properties=["code"],

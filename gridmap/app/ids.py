@@ -26,6 +26,8 @@ DATA_VERSION = "gm-data-version"
 LAYERS = "gm-layers"
 LAYER_TOGGLES = "gm-layer-toggles"
 MEASURE = "gm-measure"
+#: How the units are drawn when on: coloured by the measure, or outlines only.
+UNITS_MODE = "gm-units-mode"
 UNITS_LEGEND = "gm-legend-units"
 PARTY = "gm-party"
 PARTY_LEGEND = "gm-legend-party"

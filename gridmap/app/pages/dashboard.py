@@ -52,9 +52,13 @@ _STYLE = {"variable": "gridmapStyle.fromProperties"}
 _POINT = {"variable": "gridmapStyle.pointToLayer"}
 #: Every GeoJSON layer binds its tooltips through this: as text, never HTML.
 _TEXT = {"variable": "gridmapStyle.bindText"}
-#: The units layer with colouring off: outlines only, still clickable.
-_PLAIN = {"color": "#636363", "weight": 1, "fillColor": "#ffffff", "fillOpacity": 0.2}
+#: The units layer as outlines only (the units' blue), and off: both stay clickable
+#: (a transparent fill still takes clicks), so the map drills whatever is shown.
+_OUTLINED = {"color": "#08519c", "weight": 1.5, "fill": True, "fillOpacity": 0.0}
+_SELECTED_OUTLINE = {**_OUTLINED, "color": "#08306b", "weight": 3.5}
+_OFF = {"color": "#08519c", "opacity": 0.0, "weight": 1, "fill": True, "fillOpacity": 0.0}
 _OVERLAYS = ("units", "party", "circles", "heatmap")
+_UNITS_MODES = ("measure", "outline")
 
 
 #: Pattern id of the overlay layers: clicks on their features drill like the units'.
@@ -309,6 +313,15 @@ def _layers_panel(lang: str, units_legend: dict, months: list[str]) -> html.Sect
         persistence_type="session",
         className="gm-toggles",
     )
+    mode = dcc.RadioItems(
+        id=ids.UNITS_MODE,
+        options=[{"label": t(f"app.units_mode.{m}", lang), "value": m} for m in _UNITS_MODES],
+        value="measure",
+        inline=True,
+        persistence=True,
+        persistence_type="session",
+        className="gm-toggles",
+    )
     measure = dcc.Dropdown(
         id=ids.MEASURE,
         options=[{"label": _measure_label(m, lang), "value": m} for m in v.MEASURES],
@@ -359,6 +372,8 @@ def _layers_panel(lang: str, units_legend: dict, months: list[str]) -> html.Sect
         [
             html.H2(t("app.layers", lang)),
             toggles,
+            html.Label(t("app.units_mode", lang)),
+            mode,
             html.Label(t("app.measure", lang)),
             measure,
             html.Div(_legend(units_legend), id=ids.UNITS_LEGEND, **_tid("legend-units")),
@@ -392,7 +407,7 @@ def _legend(legend: dict | None) -> list[Any]:
     items = [
         html.Li(
             [
-                html.Span(className=f"gm-swatch gm-{i['kind']}", style={"background": i["color"]}),
+                html.Span(className=f"gm-swatch gm-{i['kind']}", style=_swatch_style(i)),
                 i["label"],
             ]
         )
@@ -403,6 +418,13 @@ def _legend(legend: dict | None) -> list[Any]:
         html.Ul(items, className="gm-legend"),
         html.Div(legend["note"], className="gm-legend-note") if legend.get("note") else None,
     ]
+
+
+def _swatch_style(item: dict) -> dict[str, str]:
+    """A legend swatch's colour: a gap (not covered) is an empty dashed square."""
+    if item["kind"] == "gap":
+        return {"borderColor": item["color"]}
+    return {"background": item["color"]}
 
 
 def _geojson(overlay: dict) -> dl.GeoJSON:
@@ -492,16 +514,30 @@ def drill(feature: dict | None, _overlays: list, state: dict) -> str:
     Input(ids.LAYER_TOGGLES, "value"),
     Input(ids.DATA_VERSION, "data"),
     State(ids.VIEW, "data"),
+    # Last, with a default: callers that predate the mode keep their arguments.
+    Input(ids.UNITS_MODE, "value"),
 )
 @in_panel(lambda box: (no_update, [box]))
-def restyle(measure: str, toggles: list[str], _version: str, state: dict) -> tuple[dict, list]:
-    """New colours for the units: the hideout changes, the geometry stays."""
+def restyle(
+    measure: str, toggles: list[str], _version: str, state: dict, mode: str = "measure"
+) -> tuple[dict, list]:
+    """New colours for the units: the hideout changes, the geometry stays.
+
+    Off, the units are invisible but still take clicks; as outlines only,
+    they leave the overlays under them readable.
+    """
     src = _source()
     state = checks.check_state(src, state)
     toggles = checks.check_choices(toggles, _OVERLAYS, "layers", state["lang"])
     measure = checks.check_choice(measure, v.MEASURES, "measure", state["lang"])
+    mode = checks.check_choice(mode, _UNITS_MODES, "units_mode", state["lang"])
+    selected = state["code"] if level_of(state["code"]) == "building" else None
     if "units" not in toggles:
-        return {"styles": {}, "default": _PLAIN, "selected": None}, []
+        return {"styles": {}, "default": _OFF, "selected": selected}, []
+    if mode == "outline":
+        # The building on screen keeps its heavier outline.
+        styles = {selected: _SELECTED_OUTLINE} if selected else {}
+        return {"styles": styles, "default": _OUTLINED, "selected": selected}, []
     hideout = v.unit_styles(src, state["code"], measure=measure, lang=state["lang"])
     return hideout, _legend(hideout["legend"])
 
