@@ -433,6 +433,11 @@ CATALOGUE.update(
         "map.units.no_data": ("无数据", "no data"),
         "map.units.breaks": ("分级：分位数（{k} 级）", "classes: quantiles ({k})"),
         "map.units.fixed": ("分级固定（沿用既定分级）", "fixed classes (reused)"),
+        "map.units.level_breaks": (
+            "分级：全区 {n} 个{level}的分位数（{k} 级，每级数量相近），各视图相同",
+            "classes: quantiles of all {n} {level} units of the district ({k}, about equal"
+            " counts), the same in every view",
+        ),
         # layers/grids.py
         "measure.households": ("户数（户）", "Households"),
         "measure.population": ("常住人口（人）", "Residents"),

@@ -241,12 +241,15 @@ def _units_group(src: Source, code: str, options: MapOptions) -> LayerGroup:
     parent = drawn_parent(code)
     units = src.children(parent)
     level = below(level_of(parent)) or "building"
+
     # Breaks over every unit of the level, so a colour means the same in every
     # subdistrict the user drills into, on the dashboard and in the export.
-    breaks = src.cached(
-        f"breaks:{level}:{options.measure}",
-        lambda: grids.breaks_of(src.units(level), options.measure),
-    )
+    def classes() -> tuple[np.ndarray, np.ndarray, int]:
+        every = src.units(level)
+        breaks = grids.breaks_of(every, options.measure)
+        return breaks, grids.floors_of(every, options.measure, breaks), len(every)
+
+    breaks, floors, n = src.cached(f"breaks:{level}:{options.measure}", classes)
     spec = grids.build(
         units,
         measure=options.measure,
@@ -254,6 +257,8 @@ def _units_group(src: Source, code: str, options: MapOptions) -> LayerGroup:
         lang=options.lang,
         synthetic=src.synthetic,
         breaks=breaks,
+        floors=floors,
+        scope=(n, level),
     )
     if level_of(code) == "building":
         selected = spec.features["code"].to_numpy() == code

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import colorsys
+import re
 
+import numpy as np
 import pytest
 from test_layer_service_circles import _inputs as circle_inputs
 
-from layers import palette, party, service_circles
+from layers import grids, palette, party, service_circles
+from layers.base import class_breaks
 from layers.palette import GAP, SCHEMES, gap_style
 
 from fixtures import G_EAST, valid_layers
@@ -94,3 +97,55 @@ def test_the_units_can_be_coloured_outlined_or_off(dashboard):
     assert off["default"]["fillOpacity"] == 0 and off["default"]["opacity"] == 0
     # Both still take clicks (a transparent fill is filled for Leaflet's hit test).
     assert outlined["default"]["fill"] and off["default"]["fill"]
+
+
+# -- class breaks -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [5, 14, 99, 165, 581, 1000])
+def test_quantile_classes_hold_n_over_k_units_give_or_take_one(n):
+    values = np.random.default_rng(n).lognormal(6, 1.2, n)  # distinct, skewed like households
+    breaks = class_breaks(values, k=5)
+    counts = np.bincount(np.searchsorted(breaks, values, side="left"), minlength=5)
+    assert len(breaks) == 5 and counts.sum() == n
+    assert (np.abs(counts - n / 5) <= 1).all(), counts
+
+
+def test_ties_are_never_split_and_stay_near_n_over_k():
+    values = np.repeat([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 3)  # 30 values, runs of 3
+    counts = np.bincount(np.searchsorted(class_breaks(values, k=5), values, side="left"))
+    assert (np.abs(counts - 6) <= 3).all() and counts.sum() == 30
+
+
+@pytest.mark.slow
+def test_sibling_views_share_one_legend_of_the_whole_level(demo_path):
+    from gridmap.services.source import Source
+    from layers.unit_map import MapOptions, build_layers
+
+    src = Source(str(demo_path))
+    try:
+        subdistricts = list(src.children(src.district_code())["code"])[:3]
+        legends = []
+        for code in subdistricts:
+            (spec,) = (
+                build_layers(src, code, MapOptions(lang="en"), groups=("units",))
+                .groups["units"]
+                .specs
+            )
+            legends.append(spec.legend.to_dict())
+        assert legends[0] == legends[1] == legends[2]
+        # The classes are those of every community of the district: about n/5 each.
+        every = src.units("community")
+        values = every["households"].to_numpy(float)
+        breaks = grids.breaks_of(every, "households")
+        counts = np.bincount(np.searchsorted(breaks, values, side="left"))
+        ties = max(np.unique(values, return_counts=True)[1])
+        assert (np.abs(counts - len(values) / 5) <= max(1, ties)).all(), counts
+        labels = [i["label"] for i in legends[0]["items"]]
+        # Ranges with thousands separators, and no figure in two labels.
+        assert any(re.search(r"\d,\d{3}", label) for label in labels), labels
+        figures = [f for label in labels for f in re.findall(r"[\d,]+", label)]
+        assert len(figures) == len(set(figures)), labels
+        assert str(len(values)) in legends[0]["note"]
+    finally:
+        src.close()
