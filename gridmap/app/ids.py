@@ -9,6 +9,8 @@ MAP = "gm-map"
 BASEMAP = "gm-basemap"
 #: The units of the current level (the drill-down layer).
 UNITS = "gm-units"
+#: The units' names as labels (points), placed without overlaps in the browser.
+LABELS = "gm-labels"
 #: The outline of the unit on screen.
 OUTLINE = "gm-outline"
 BREADCRUMB = "gm-breadcrumb"

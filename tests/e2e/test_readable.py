@@ -40,3 +40,66 @@ def test_the_english_page_is_titled_in_english(page_of, server):  # noqa: F811
     page.wait_for_function(
         "title => document.title === title", arg=t("app.title", "en"), timeout=TIMEOUT_MS
     )
+
+
+#: The visible labels: their text and on-screen boxes.
+_LABELS_JS = """() => [...document.querySelectorAll(
+    '.gm-label:not(.gm-label-hidden) .gm-label-text')]
+    .map(e => { const b = e.getBoundingClientRect();
+                return {text: e.textContent, html: e.innerHTML, l: b.left, r: b.right,
+                        t: b.top, b: b.bottom}; })"""
+
+
+def _labels(page) -> list[dict]:
+    """The visible labels, once the map's placement has settled."""
+    page.wait_for_selector(".gm-label .gm-label-text", state="attached", timeout=TIMEOUT_MS)
+    page.wait_for_timeout(400)  # the placement runs in the frame after a zoom ends
+    return page.evaluate(_LABELS_JS)
+
+
+def _check_labels(labels: list[dict], names: set[str]) -> None:
+    """Labels exist, are unit names as text, and no two boxes overlap."""
+    assert labels, "no label is shown"
+    for label in labels:
+        assert label["text"] in names, label
+        # Text, never markup: the span holds one text node.
+        assert label["html"] == label["text"].replace("&", "&amp;").replace("<", "&lt;").replace(
+            ">", "&gt;"
+        )
+    for i, a in enumerate(labels):
+        for b in labels[i + 1 :]:
+            apart = a["r"] <= b["l"] or b["r"] <= a["l"] or a["b"] <= b["t"] or b["b"] <= a["t"]
+            assert apart, (a, b)
+
+
+def _names(demo_path, parent: str) -> set[str]:
+    from gridmap.app import views as v
+    from gridmap.services.source import Source
+
+    src = Source(str(demo_path))
+    try:
+        return {f["properties"]["label"] for f in v.unit_labels(src, parent)["features"]}
+    finally:
+        src.close()
+
+
+def test_unit_names_label_the_map_without_overlaps(page_of, server, demo_path):  # noqa: F811
+    page = page_of()
+    page.goto(server + "/?lang=en")
+    page.wait_for_selector("path.gm-unit", timeout=TIMEOUT_MS)
+    code = "431002"
+    for _level in ("subdistrict", "community", "grid", "building"):
+        labels = _labels(page)
+        _check_labels(labels, _names(demo_path, code if len(code) < 17 else code[:14]))
+        if len(code) == 17:
+            break
+        code = _first_unit(page)
+        page.locator(f"path.gm-unit-{code}").dispatch_event("click")
+        _wait_view(page, code)
+    # Zooming in makes room: more labels show, still apart.
+    before = len(_labels(page))
+    page.locator(".leaflet-control-zoom-in").click()
+    page.wait_for_timeout(800)
+    after = _labels(page)
+    _check_labels(after, _names(demo_path, code[:14]))
+    assert len(after) >= before

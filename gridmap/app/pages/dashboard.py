@@ -50,6 +50,8 @@ dash.register_page(__name__, path="/", name="gridmap", title=_page_title)
 
 _STYLE = {"variable": "gridmapStyle.fromProperties"}
 _POINT = {"variable": "gridmapStyle.pointToLayer"}
+#: The units' names: a text marker per unit (never markup: see layer_style.js).
+_LABEL = {"variable": "gridmapStyle.labelToLayer"}
 #: Every GeoJSON layer binds its tooltips through this: as text, never HTML.
 _TEXT = {"variable": "gridmapStyle.bindText"}
 #: The units layer as outlines only (the units' blue), and off: both stay clickable
@@ -161,6 +163,15 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
             dl.LayerGroup(id=ids.HEATMAP),
             dl.LayerGroup(id=ids.CIRCLES),
             dl.LayerGroup(id=ids.PARTY),
+            # Names on the map (a wall display has no mouse to hover with): in the
+            # marker pane, above every overlay, and letting clicks through.
+            dl.GeoJSON(
+                id=ids.LABELS,
+                data=v.unit_labels(src, code),
+                pointToLayer=_LABEL,
+                interactive=False,
+                zoomToBounds=False,
+            ),
             dl.ScaleControl(position="bottomleft", imperial=False),
         ],
         id=ids.MAP,
