@@ -509,6 +509,10 @@ CATALOGUE.update(
             "Gaussian kernel density, σ = {s} m, zero beyond {r} m; below {f} per km² not shown",
         ),
         "map.incidents.window": ("{a} 至 {b}", "{a} to {b}"),
+        "map.incidents.fixed": (
+            "分级按本级全部时段的全部事件固定，不随时间范围变化",
+            "classes fixed from every incident of the whole period at this level",
+        ),
         "map.incidents.rate": ("事件发生率（件/{per}户）", "Incidents per {per} households"),
         "map.incidents.no_households": ("无住户", "no households"),
         "map.incidents.rate_tip": (
@@ -516,10 +520,6 @@ CATALOGUE.update(
             "{name} ({code}): {n} incidents · {hh} households · {rate}",
         ),
         "map.incidents.rate_value": ("每{per}户 {v} 件", "{v} per {per} households"),
-        "map.incidents.cell_tip": (
-            "事件密度 {lo} – {hi} 件/平方公里",
-            "density {lo} – {hi} per km²",
-        ),
         # layers/folium_map.py
         "map.export.legend": ("图例", "Legend"),
         # layers/folium_map.py

@@ -100,7 +100,12 @@ class LayerSpec:
     legend
         The legend.
     kind
-        ``polygon``, ``line`` or ``point`` (points are drawn as circle markers).
+        ``polygon``, ``line``, ``point`` (points are drawn as circle markers) or
+        ``image`` (no features: ``image`` is drawn, e.g. the incident heatmap).
+    image
+        For ``kind="image"``: ``{"url": a PNG data URL, "bounds": [[south,
+        west], [north, east]] (EPSG:4326), "opacity": …}``, or ``None`` when
+        there is nothing to draw.
     """
 
     id: str
@@ -109,6 +114,7 @@ class LayerSpec:
     legend: Legend
     kind: str = "polygon"
     properties: Sequence[str] = field(default_factory=tuple)
+    image: dict | None = None
 
     def __post_init__(self) -> None:
         missing = {"_style", "_tooltip"} - set(self.features.columns)

@@ -272,6 +272,25 @@ def to_folium(
     legends = []
     bounds = None
     for spec in specs:
+        testid = legend_testid((groups or {}).get(spec.id, ""), spec)
+        if spec.kind == "image":
+            # The heatmap: the same PNG the dashboard shows, smooth (not pixelated).
+            if spec.image is not None:
+                image = folium.raster_layers.ImageOverlay(
+                    image=spec.image["url"],
+                    bounds=spec.image["bounds"],
+                    opacity=spec.image["opacity"],
+                    pixelated=False,
+                    interactive=False,
+                    name=html.escape(spec.title),
+                    show=spec.id not in hidden,
+                )
+                image.add_to(m)
+                name = image.get_name()
+            else:
+                name = ""
+            legends.append(_legend_html(spec.legend, name, testid, spec.id in hidden))
+            continue
         data, styles = _geojson(spec)
         kwargs: dict = {}
         is_boundary = spec.id == BOUNDARY_ID
@@ -299,7 +318,6 @@ def to_folium(
             **kwargs,
         )
         layer.add_to(m)
-        testid = legend_testid((groups or {}).get(spec.id, ""), spec)
         legends.append(_legend_html(spec.legend, layer.get_name(), testid, spec.id in hidden))
         if data["features"] and (spec.id == BOUNDARY_ID or not has_boundary):
             b = spec.features.total_bounds

@@ -1,10 +1,10 @@
 """Incident layers: a density heatmap and a rate choropleth, each with its legend.
 
-* :func:`heatmap` — a :class:`~gridmap.density.DensitySurface` drawn as
-  polygons of classed cells: equal-class cells merged into one (multi)polygon
-  per class, coloured with the surface's fixed breaks (computed at the analysis
-  resolution, so a colour means the same density at every zoom level). The
-  legend gives the unit (incidents per km²) and the radius in metres.
+* :func:`heatmap` — a :class:`~gridmap.density.DensitySurface` drawn as one
+  smooth image (a small PNG, resampled bilinearly onto the screen's lon/lat
+  grid and clipped to the unit), classed with breaks fixed per level over the
+  whole period (so a colour means the same density whatever the month window).
+  The legend gives the unit (incidents per km²) and the radius in metres.
 * :func:`rate_choropleth` — units (grids, communities …) coloured by incidents
   per 1,000 households, with quantile breaks computed once; units without
   households have no rate and are drawn in the no-data grey.
@@ -15,6 +15,9 @@ and the folium export draw alike.
 
 from __future__ import annotations
 
+import base64
+import struct
+import zlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -33,6 +36,11 @@ if TYPE_CHECKING:
 __all__ = ["heatmap", "rate_choropleth", "format_number"]
 
 _PALETTE = SCHEMES["incidents"]
+
+#: The heatmap image's size on its longer side, in pixels.
+HEATMAP_PIXELS = 480
+#: The classes' opacity in the image (0–255): the units and labels show through.
+_HEAT_ALPHA = 185
 
 
 def format_number(value: float) -> str:
@@ -60,48 +68,57 @@ def _palette_of(n_classes: int) -> list[str]:
 # Heatmap
 
 
-def heatmap(surface: DensitySurface, *, lang: str = "zh", synthetic: bool = False) -> LayerSpec:
-    """The density surface as classed polygons (one feature per class).
+def heatmap(
+    surface: DensitySurface,
+    *,
+    lang: str = "zh",
+    synthetic: bool = False,
+    breaks: np.ndarray | None = None,
+    clip: shapely.Geometry | None = None,
+    pixels: int = HEATMAP_PIXELS,
+) -> LayerSpec:
+    """The density surface as one smooth image (a PNG over the unit), classed and clipped.
+
+    The surface is resampled bilinearly onto a longitude/latitude pixel grid
+    (``pixels`` on the longer side), so class edges are smooth curves at every
+    level instead of the raster's staircase of cells, and drawn as an image
+    overlay: a few tens of kB whatever the number of cells.
 
     Parameters
     ----------
     surface
-        From :func:`gridmap.density.density_surface`; its ``breaks`` are the
-        classes (fixed for every zoom level), its ``floor`` the lowest density
-        drawn.
+        From :func:`gridmap.density.density_surface`; its ``floor`` is the
+        lowest density drawn.
     lang
         ``zh`` or ``en``.
     synthetic
         Say in the legend that the data are synthetic.
+    breaks
+        The classes (upper bounds, per km²) to colour with: the level's, from
+        every incident of the whole period (:func:`layers.unit_map.heatmap_breaks`),
+        so the legend does not change with the month window or the categories.
+        By default the surface's own :attr:`~gridmap.density.DensitySurface.breaks`.
+    clip
+        An EPSG:4326 polygon (the unit): the image covers its bounds and is
+        transparent outside it; by default the surface's extent.
+    pixels
+        Image size on the longer side.
 
     Returns
     -------
     LayerSpec
-        ``id="incident_density"``, features with ``class`` (0 = lowest),
-        ``lower`` and ``upper`` (per km²), EPSG:4326.
+        ``id="incident_density"``, ``kind="image"``, no features; its
+        ``image`` is ``{"url": PNG data URL, "bounds": [[south, west], [north,
+        east]], "opacity": …}`` (``None`` when nothing reaches the floor).
     """
-    breaks = np.asarray(surface.breaks, dtype=float)
-    colors = _palette_of(len(breaks)) if len(breaks) else []
-    lowers = [surface.floor, *breaks[:-1]][: len(breaks)]
-    polys = _class_polygons(surface, breaks)
-    rows = [(k, lowers[k], breaks[k], geom) for k, geom in enumerate(polys) if not geom.is_empty]
+    b = np.asarray(surface.breaks if breaks is None else breaks, dtype=float)
+    colors = _palette_of(len(b)) if len(b) else []
+    lowers = [surface.floor, *b[:-1]][: len(b)]
+    image = _density_image(surface, b, colors, clip, pixels) if len(b) else None
     features = gpd.GeoDataFrame(
-        {
-            "class": pd.Series([r[0] for r in rows], dtype="int64"),
-            "lower": pd.Series([r[1] for r in rows], dtype="float64"),
-            "upper": pd.Series([r[2] for r in rows], dtype="float64"),
-        },
-        geometry=[r[3] for r in rows],
-        crs=surface.crs,
-    ).to_crs("EPSG:4326")
-    features["_style"] = [
-        {"color": colors[k], "weight": 0, "fillColor": colors[k], "fillOpacity": 0.7}
-        for k in features["class"]
-    ]
-    features["_tooltip"] = [
-        t("map.incidents.cell_tip", lang, lo=format_number(lo), hi=format_number(hi))
-        for lo, hi in zip(features["lower"], features["upper"], strict=True)
-    ]
+        {"_style": pd.Series([], dtype=object), "_tooltip": pd.Series([], dtype=str)},
+        geometry=gpd.GeoSeries([], crs="EPSG:4326"),
+    )
 
     radius = t("map.incidents.radius", lang, r=f"{surface.radius_m:.0f}")
     title = f"{t('map.incidents.density', lang)} · {radius}"
@@ -117,8 +134,9 @@ def heatmap(surface: DensitySurface, *, lang: str = "zh", synthetic: bool = Fals
                 b="…" if surface.end is None else f"{surface.end:%Y-%m-%d}",
             )
         )
-    if extra:
-        title += " · " + " · ".join(extra)
+    # The filters go into the layer's name; the legend's title stays put (it
+    # says what the fixed colours mean, whatever the window).
+    name = title + (" · " + " · ".join(extra) if extra else "")
     note = t(
         "map.incidents.kernel",
         lang,
@@ -126,51 +144,93 @@ def heatmap(surface: DensitySurface, *, lang: str = "zh", synthetic: bool = Fals
         r=f"{surface.radius_m:.0f}",
         f=format_number(surface.floor),
     )
+    if breaks is not None:
+        note += "; " + t("map.incidents.fixed", lang)
     if synthetic:
         note += "; " + t("map.synthetic", lang)
     items = tuple(
         LegendItem(f"{format_number(lo)} – {format_number(hi)}", c)
-        for lo, hi, c in zip(lowers, breaks, colors, strict=True)
+        for lo, hi, c in zip(lowers, b, colors, strict=True)
     )
     return LayerSpec(
         "incident_density",
-        title,
+        name,
         features,
         Legend(title, items, note),
-        properties=["class", "lower", "upper"],
+        kind="image",
+        image=image,
     )
 
 
-def _class_polygons(surface: DensitySurface, breaks: np.ndarray) -> list[shapely.Geometry]:
-    """One (multi)polygon per class, in the surface's CRS.
+def _density_image(
+    surface: DensitySurface,
+    breaks: np.ndarray,
+    colors: Sequence[str],
+    clip: shapely.Geometry | None,
+    pixels: int,
+) -> dict | None:
+    """The classed surface as a palette PNG over a lon/lat box (see :func:`heatmap`)."""
+    from pyproj import Transformer
+    from scipy.ndimage import map_coordinates
 
-    Every drawn cell becomes a square and the squares of a class are dissolved
-    with GEOS's coverage union, which only has to match shared edges: squares
-    of one grid share exact corners (each computed by the same formula from its
-    integer column and row), so it applies, and it dissolves 10⁵ cells in a few
-    tenths of a second where a general ``union_all`` takes seconds. (Merging
-    cells into row runs first would create T-junctions, which coverage union
-    rejects.)
-    """
     grid = surface.grid
-    if not len(breaks):
-        return []
     a, _, c, _, e, f = surface.transform
-    # The class of each drawn cell exactly as layers.base.classify computes it.
-    drawn = (grid > 0) & (grid >= surface.floor)
-    cls = np.searchsorted(breaks, grid, side="left").clip(0, len(breaks) - 1)
-    rows, cols = np.nonzero(drawn)
-    klass = cls[rows, cols]
-    out = []
-    for k in range(len(breaks)):
-        r, q = rows[klass == k], cols[klass == k]
-        if not len(r):
-            out.append(shapely.Polygon())
-            continue
-        # North-up (e < 0): row r spans f + e * (r + 1) … f + e * r.
-        squares = shapely.box(c + a * q, f + e * (r + 1), c + a * (q + 1), f + e * r)
-        out.append(shapely.coverage_union_all(squares))
-    return out
+    to_metric = Transformer.from_crs("EPSG:4326", surface.crs, always_xy=True)
+    if clip is not None and not clip.is_empty:
+        west, south, east, north = clip.bounds
+    else:
+        ny, nx = grid.shape
+        xs = [c, c + a * nx, c, c + a * nx]
+        ys = [f, f, f + e * ny, f + e * ny]
+        lon, lat = to_metric.transform(xs, ys, direction="INVERSE")
+        west, south, east, north = min(lon), min(lat), max(lon), max(lat)
+    # Pixels square on the ground: a degree of longitude is cos(lat) of one of latitude.
+    aspect = (east - west) * np.cos(np.radians((south + north) / 2)) / max(north - south, 1e-12)
+    width = int(max(1, round(pixels if aspect >= 1 else pixels * aspect)))
+    height = int(max(1, round(pixels / aspect if aspect >= 1 else pixels)))
+    lons = west + (np.arange(width) + 0.5) * (east - west) / width
+    lats = north - (np.arange(height) + 0.5) * (north - south) / height
+    lon2, lat2 = np.meshgrid(lons, lats)
+    x, y = to_metric.transform(lon2.ravel(), lat2.ravel())
+    # Cell centres are at index + 0.5: bilinear between them is the smooth surface.
+    cols = (np.asarray(x) - c) / a - 0.5
+    rows = (np.asarray(y) - f) / e - 0.5
+    values = map_coordinates(grid, [rows, cols], order=1, mode="constant", cval=0.0)
+    drawn = (values > 0) & (values >= surface.floor)
+    if clip is not None and not clip.is_empty:
+        drawn &= shapely.contains_xy(clip, lon2.ravel(), lat2.ravel())
+    if not drawn.any():
+        return None
+    cls = np.searchsorted(breaks, values, side="left").clip(0, len(breaks) - 1) + 1
+    index = np.where(drawn, cls, 0).astype(np.uint8).reshape(height, width)
+    rgb = [(0, 0, 0)] + [tuple(int(col[i : i + 2], 16) for i in (1, 3, 5)) for col in colors]
+    alpha = [0] + [_HEAT_ALPHA] * len(colors)
+    png = _png(index, rgb, alpha)
+    return {
+        "url": "data:image/png;base64," + base64.b64encode(png).decode("ascii"),
+        "bounds": [[south, west], [north, east]],
+        "opacity": 1.0,
+    }
+
+
+def _png(index: np.ndarray, rgb: Sequence[tuple[int, int, int]], alpha: Sequence[int]) -> bytes:
+    """An 8-bit palette PNG of ``index`` (rows of palette indexes), with transparency."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    height, width = index.shape
+    # Filter type 0 (none) on every row: the runs of one class compress well as they are.
+    raw = np.hstack([np.zeros((height, 1), np.uint8), index]).tobytes()
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0))
+        + chunk(b"PLTE", bytes(v for color in rgb for v in color))
+        + chunk(b"tRNS", bytes(alpha))
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 # ---------------------------------------------------------------------------

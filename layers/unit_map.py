@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from gridmap.codes import below, drawn_parent, level_of, under
 from gridmap.i18n import t
@@ -54,6 +53,7 @@ __all__ = [
     "MapOptions",
     "UnitLayers",
     "build_layers",
+    "heatmap_breaks",
     "heatmap_radius",
     "legend_testid",
     "month_window",
@@ -321,9 +321,37 @@ def _circles_group(src: Source, code: str, options: MapOptions) -> LayerGroup:
     return LayerGroup("circles", specs)
 
 
+def heatmap_breaks(src: Source, level: str) -> np.ndarray:
+    """The heatmap's classes at ``level``: fixed from every incident of the whole period.
+
+    The density surface of all the district's incidents (every month, every
+    category) at the level's kernel radius; its quantile breaks colour every
+    unit of the level whatever the month window or categories chosen, so the
+    legend does not change when the window moves. Cached per level.
+    """
+    from gridmap.density import density_surface, legend_breaks
+
+    def make() -> np.ndarray:
+        incidents = src.incidents
+        incidents = incidents[incidents.geometry.notna().to_numpy(bool)]
+        if not len(incidents):
+            return np.array([])
+        district = src.unit(src.district_code()).geometry
+        surface = density_surface(
+            incidents,
+            radius_m=heatmap_radius(level),
+            bounds=tuple(float(v) for v in district.bounds),
+        )
+        return legend_breaks(surface)
+
+    return src.cached(f"heat-breaks:{level}", make)
+
+
 def _heatmap_group(src: Source, code: str, options: MapOptions) -> LayerGroup:
-    """The incidents' density in the unit drawn, over the chosen months and categories."""
-    from gridmap.crs import to_metric
+    """The incidents' density in the unit drawn, over the chosen months and categories.
+
+    One smooth image clipped to the unit, coloured with the level's fixed classes.
+    """
     from gridmap.density import density_surface
     from layers.incidents import heatmap
 
@@ -337,26 +365,22 @@ def _heatmap_group(src: Source, code: str, options: MapOptions) -> LayerGroup:
         return LayerGroup("heatmap", note=t(key, lang))
     start, end = month_window(options.months)
     polygon = src.unit(parent).geometry
+    level = level_of(parent)
     surface = density_surface(
         incidents,
-        radius_m=heatmap_radius(level_of(parent)),
+        radius_m=heatmap_radius(level),
         bounds=tuple(float(v) for v in polygon.bounds),
         categories=list(options.categories) or None,
         start=start,
         end=end,
     )
-    spec = heatmap(surface, lang=lang, synthetic=src.synthetic)
-    if len(spec.features):
-        # The classes' staircase outlines of raster cells are most of the bytes:
-        # simplified as a coverage (shared edges stay shared: no gaps or overlaps
-        # between classes) by about one cell, a pixel or two at the zoom the unit
-        # is seen at, then cut at the unit's edge, which the kernel spills over.
-        metric = spec.features.to_crs(surface.crs)
-        simple = shapely.coverage_simplify(metric.geometry.to_numpy(), surface.cell_m)
-        inside = to_metric(gpd.GeoSeries([polygon], crs="EPSG:4326"), surface.crs).iloc[0]
-        clipped = gpd.GeoSeries(shapely.intersection(simple, inside), crs=surface.crs)
-        keep = ~clipped.is_empty.to_numpy()
-        spec.features = spec.features[keep].set_geometry(clipped[keep].to_crs("EPSG:4326"))
+    spec = heatmap(
+        surface,
+        lang=lang,
+        synthetic=src.synthetic,
+        breaks=heatmap_breaks(src, level),
+        clip=polygon,
+    )
     return LayerGroup("heatmap", [spec])
 
 

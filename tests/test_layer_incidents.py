@@ -31,49 +31,93 @@ def _incidents(n: int = 400) -> gpd.GeoDataFrame:
     )
 
 
-def test_heatmap_is_classed_cells_with_the_fixed_breaks():
+def _decode(url: str) -> tuple[np.ndarray, list[str], list[int]]:
+    """A palette PNG data URL: its pixels (palette indexes), palette and alphas."""
+    import base64
+    import struct
+    import zlib
+
+    data = base64.b64decode(url.removeprefix("data:image/png;base64,"))
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks = 8, {}
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8].decode()
+        chunks[kind] = chunks.get(kind, b"") + data[pos + 8 : pos + 8 + n]
+        pos += 12 + n
+    width, height, depth, colour = struct.unpack(">IIBB", chunks["IHDR"][:10])
+    assert (depth, colour) == (8, 3)
+    raw = np.frombuffer(zlib.decompress(chunks["IDAT"]), np.uint8).reshape(height, width + 1)
+    assert (raw[:, 0] == 0).all()
+    plte = chunks["PLTE"]
+    palette = [f"#{plte[i]:02x}{plte[i + 1]:02x}{plte[i + 2]:02x}" for i in range(0, len(plte), 3)]
+    return raw[:, 1:], palette, list(chunks["tRNS"])
+
+
+def test_heatmap_is_one_smooth_image_with_the_fixed_breaks():
     surface = density_surface(_incidents(), radius_m=300)
     spec = heatmap(surface, synthetic=True)
-    assert isinstance(spec, LayerSpec) and spec.features.crs.to_epsg() == 4326
-    # One feature per class, coloured YlOrRd light to dark, with the surface's breaks.
-    assert spec.features["class"].tolist() == list(range(len(surface.breaks)))
-    np.testing.assert_array_equal(spec.features["upper"], surface.breaks)
-    colors = [s["fillColor"] for s in spec.features["_style"]]
-    assert colors == list(PALETTES["YlOrRd"])
+    assert isinstance(spec, LayerSpec) and spec.kind == "image" and len(spec.features) == 0
+    pixels, palette, alpha = _decode(spec.image["url"])
+    # Index 0 is transparent (below the floor); 1… are the classes, YlOrRd light to dark.
+    assert palette[1:] == list(PALETTES["YlOrRd"]) and alpha[0] == 0 and min(alpha[1:]) > 0
+    assert max(pixels.shape) == 480 and set(np.unique(pixels)) == set(range(6))
+    # Small: a few kB, whatever the number of cells.
+    assert len(spec.image["url"]) < 60_000
+    (south, west), (north, east) = spec.image["bounds"]
+    assert south < north and west < east
     legend = spec.legend.to_dict()
-    assert legend["title"].startswith("事件密度（件/平方公里）")
-    assert "半径 300 米" in legend["title"]
-    assert [i["color"] for i in legend["items"]] == colors
+    assert legend["title"] == "事件密度（件/平方公里） · 半径 300 米"
+    assert [i["color"] for i in legend["items"]] == list(PALETTES["YlOrRd"])
     assert legend["items"][-1]["label"].endswith(format_number(surface.grid.max()))
     assert "σ = 75 米" in legend["note"] and "合成" in legend["note"]
     json.dumps(spec.to_geojson())
+    # Smooth, not blocky: pixels finer than the raster's cells, the surface
+    # interpolated between cell centres (so class edges are curves, not stairs).
+    metres = (north - south) * 111_320 / pixels.shape[0]
+    assert metres < surface.cell_m
 
-    # The polygons are exactly the drawn cells: same area, and each cell's centre lies in
-    # the polygon of the class that layers.base.classify gives its value.
-    metric = spec.features.to_crs(surface.crs)
-    drawn = surface.grid >= surface.floor
-    assert metric.area.sum() == pytest.approx(drawn.sum() * surface.cell_m**2, rel=1e-6)
+
+def test_heatmap_pixels_take_the_class_of_the_surface_under_them():
+    surface = density_surface(_incidents(), radius_m=300)
+    spec = heatmap(surface)
+    pixels, _, _ = _decode(spec.image["url"])
+    (south, west), (north, east) = spec.image["bounds"]
+    h, w = pixels.shape
+    # The densest cell's centre lies in a top-class pixel.
+    r, q = np.unravel_index(surface.grid.argmax(), surface.grid.shape)
     cx, cy = surface.cell_centres()
-    values = surface.grid[drawn]
-    expected = classify(values, surface.breaks, PALETTES["YlOrRd"])
-    centres = shapely.points(cx[drawn], cy[drawn])
-    by_color = dict(zip(colors, metric.geometry, strict=True))
-    for color in set(expected):
-        mine = centres[np.asarray(expected) == color]
-        assert shapely.contains(by_color[color], mine).all()
+    point = gpd.GeoSeries([shapely.Point(cx[r, q], cy[r, q])], crs=surface.crs).to_crs(4326)
+    col = int((point.x.iloc[0] - west) / (east - west) * w)
+    row = int((north - point.y.iloc[0]) / (north - south) * h)
+    assert pixels[row, col] == len(surface.breaks)
 
 
-def test_heatmap_title_names_the_filters_and_english_works():
+def test_fixed_breaks_and_a_clip_keep_the_legend_and_the_unit():
     surface = density_surface(
         _incidents(), radius_m=250, categories=["dispute"], start="2025-03-02", end="2025-03-10"
     )
-    spec = heatmap(surface, lang="en")
-    assert spec.legend.title == (
-        "Incident density (per km²) · radius 250 m · dispute · 2025-03-02 to 2025-03-10"
-    )
-    assert "per km²" in spec.features["_tooltip"].iloc[0]
-    zh = heatmap(surface).legend.title
-    assert "矛盾纠纷" in zh and "2025-03-02 至 2025-03-10" in zh
+    fixed = np.array([5.0, 50.0, 500.0, 5_000.0, 50_000.0])
+    box = gpd.GeoSeries(
+        [shapely.box(500_400, 2_850_400, 501_400, 2_851_400)], crs="EPSG:32649"
+    ).to_crs(4326)
+    spec = heatmap(surface, lang="en", breaks=fixed, clip=box.iloc[0])
+    # The legend says what the fixed colours mean; the layer's name has the filters.
+    assert spec.legend.title == "Incident density (per km²) · radius 250 m"
+    assert spec.title.endswith("dispute · 2025-03-02 to 2025-03-10")
+    assert [i.label.split(" – ")[1] for i in spec.legend.items] == [
+        "5.00",
+        "50.0",
+        "500",
+        "5,000",
+        "50,000",
+    ]
+    assert "whole period" in spec.legend.note
+    # The image covers the box and is transparent outside the clip (a lon/lat box
+    # of a UTM square: its corners are outside the square).
+    pixels, _, _ = _decode(spec.image["url"])
+    assert np.allclose(spec.image["bounds"], [box.total_bounds[[1, 0]], box.total_bounds[[3, 2]]])
+    assert pixels[0, 0] == 0 or pixels[-1, -1] == 0 or pixels[0, -1] == 0
 
 
 def test_heatmap_of_a_500_by_500_surface_stays_fast():
@@ -90,15 +134,15 @@ def test_heatmap_of_a_500_by_500_surface_stays_fast():
     start = time.perf_counter()
     spec = heatmap(surface)
     elapsed = time.perf_counter() - start
-    assert len(spec.features) == 5 and spec.features.is_valid.all()
-    assert elapsed < 5.0  # ~0.5 s here; generous for a busy CI machine
+    assert spec.image is not None and len(spec.legend.items) == 5
+    assert elapsed < 5.0  # ~0.1 s here; generous for a busy CI machine
 
 
 def test_empty_surface_gives_an_empty_layer():
     inc = _incidents().iloc[:0]
     surface = density_surface(inc, radius_m=300, bounds=(113.0, 25.7, 113.02, 25.72))
     spec = heatmap(surface)
-    assert len(spec.features) == 0 and spec.legend.items == ()
+    assert spec.image is None and len(spec.features) == 0 and spec.legend.items == ()
 
 
 def _units() -> gpd.GeoDataFrame:

@@ -138,11 +138,20 @@ def _dashboard(app, dashboard, src: Source, code: str, group: str, measure: str)
         layers, legends = show()
     for layer, box in zip(layers, legends, strict=True):
         testid = box.to_plotly_json()["props"]["data-testid"]
+        if layer.__class__.__name__ == "ImageOverlay":
+            # The heatmap is one image: both renderers show the same PNG at the same place.
+            out[testid] = {
+                "features": {"image": (layer.url, json.dumps(layer.bounds))},
+                "legend": _dash_legend(box.children),
+            }
+            continue
         features = {_key(f): _colour(f["properties"]["_style"]) for f in layer.data["features"]}
         out[testid] = {"features": features, "legend": _dash_legend(box.children)}
     return out
 
 
+#: What the export draws a layer as: GeoJSON, or an image (the heatmap).
+_DRAWN = (folium_map.folium.GeoJson, folium_map.folium.raster_layers.ImageOverlay)
 _LEGEND = re.compile(
     r'<div class="gm-legend" id="[^"]*" data-testid="(?P<id>[^"]+)" data-layer="(?P<var>[^"]+)"'
     r'[^>]*><div class="gm-title">(?P<title>.*?)</div>(?P<items>(?:<div class="gm-item">.*?'
@@ -159,16 +168,17 @@ def _export(src: Source, code: str, group: str, measure: str) -> dict:
     m = folium_map.to_folium(drawn.specs, title=drawn.title, groups=drawn.groups)
     page = folium_map.render_html(m)
     layers = {
-        child.get_name(): child
-        for child in m._children.values()
-        if isinstance(child, folium_map.folium.GeoJson)
+        child.get_name(): child for child in m._children.values() if isinstance(child, _DRAWN)
     }
     out: dict[str, dict] = {}
     for match in _LEGEND.finditer(page):
         if match["id"] == "legend-outline":
             continue
         layer = layers[match["var"]]
-        features = {_key(f): _colour(layer.style_function(f)) for f in layer.data["features"]}
+        if isinstance(layer, folium_map.folium.raster_layers.ImageOverlay):
+            features = {"image": (layer.url, json.dumps(layer.bounds))}
+        else:
+            features = {_key(f): _colour(layer.style_function(f)) for f in layer.data["features"]}
         unescape = html_lib.unescape
         legend = {
             "title": unescape(match["title"]),

@@ -596,10 +596,22 @@ def _for_display(src: Source, geoms: np.ndarray, precision: int = 6) -> np.ndarr
 
 
 def _overlay(spec: LayerSpec, offset: str | None) -> dict[str, Any]:
-    """An overlay for the map: its id, kind, data (styles in properties) and legend."""
-    return {
+    """An overlay for the map: its id, kind, data (styles in properties) and legend.
+
+    An image layer (the heatmap) carries ``image`` (see :class:`layers.base.LayerSpec`)
+    instead of features, its bounds shifted with the basemap's datum.
+    """
+    out = {
         "id": spec.id,
         "kind": spec.kind,
         "data": feature_collection(spec, offset=offset),
         "legend": spec.legend.to_dict(),
     }
+    if spec.kind == "image":
+        image = spec.image
+        if image is not None and offset == "gcj02":
+            (s, w), (n, e) = image["bounds"]
+            (w, e), (s, n) = wgs84_to_gcj02([w, e], [s, n])
+            image = {**image, "bounds": [[float(s), float(w)], [float(n), float(e)]]}
+        out["image"] = image
+    return out

@@ -709,4 +709,21 @@ def _show(group: dict) -> tuple[list, list]:
     if group["note"]:
         return [], [html.P(group["note"])]
     overlays = group["overlays"]
-    return [_geojson(o) for o in overlays], _overlay_legends(overlays)
+    return [_layer(o) for o in overlays], _overlay_legends(overlays)
+
+
+def _layer(overlay: dict) -> Any:
+    """An overlay's component: an image (the heatmap) or a GeoJSON layer."""
+    if overlay["kind"] != "image":
+        return _geojson(overlay)
+    image = overlay.get("image")
+    if image is None:
+        return dl.LayerGroup([])
+    # No clicks: they go through to the units under it.
+    return dl.ImageOverlay(
+        url=image["url"],
+        bounds=image["bounds"],
+        opacity=image["opacity"],
+        interactive=False,
+        className="gm-heat-image",
+    )
