@@ -41,7 +41,7 @@ PALETTES: dict[str, tuple[str, ...]] = {
     "Blues": ("#eff3ff", "#bdd7e7", "#6baed6", "#3182bd", "#08519c"),
     "RdYlGn": ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641"),
     "Purples": ("#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f"),
-    "BuGn": ("#edf8fb", "#b2e2e2", "#66c2a4", "#2ca25f", "#006d2c"),
+    "BuGn": ("#ccece6", "#99d8c9", "#66c2a4", "#2ca25f", "#006d2c"),
 }
 
 

@@ -282,6 +282,8 @@ def to_folium(
                     opacity=spec.image["opacity"],
                     pixelated=False,
                     interactive=False,
+                    # Above the vector layers, below the markers (as on the dashboard).
+                    pane="shadowPane",
                     name=html.escape(spec.title),
                     show=spec.id not in hidden,
                 )

@@ -39,8 +39,9 @@ _PALETTE = SCHEMES["incidents"]
 
 #: The heatmap image's size on its longer side, in pixels.
 HEATMAP_PIXELS = 480
-#: The classes' opacity in the image (0–255): the units and labels show through.
-_HEAT_ALPHA = 185
+#: The classes' opacity in the image (0–255), light to dark: the layers under it
+#: show through, most where there are fewest incidents.
+_HEAT_ALPHA = (70, 100, 130, 155, 180)
 
 
 def format_number(value: float) -> str:
@@ -204,7 +205,8 @@ def _density_image(
     cls = np.searchsorted(breaks, values, side="left").clip(0, len(breaks) - 1) + 1
     index = np.where(drawn, cls, 0).astype(np.uint8).reshape(height, width)
     rgb = [(0, 0, 0)] + [tuple(int(col[i : i + 2], 16) for i in (1, 3, 5)) for col in colors]
-    alpha = [0] + [_HEAT_ALPHA] * len(colors)
+    steps = np.round(np.linspace(0, len(_HEAT_ALPHA) - 1, len(colors))).astype(int)
+    alpha = [0] + [_HEAT_ALPHA[i] for i in steps]
     png = _png(index, rgb, alpha)
     return {
         "url": "data:image/png;base64," + base64.b64encode(png).decode("ascii"),

@@ -9,7 +9,8 @@ meaning    family                used by
 units      blues (sequential)    the unit choropleth (:mod:`layers.grids`)
 party      purples / violets     grid branches, building groups, central households
 incidents  yellow-orange-red     the incident heatmap and incident-rate choropleth
-service    teal / greens         service circles and their coverage share
+service    teal / greens         service circles (light fill) and their coverage
+                                 share (a ring inside each unit's edge)
 gap        dark dashed outline   what is *not* covered: grids without a branch,
                                  buildings out of reach — a pattern, never a red fill
 ========== ===================== ================================================
@@ -27,7 +28,8 @@ SCHEMES: dict[str, tuple[str, ...]] = {
     "units": ("#eff3ff", "#bdd7e7", "#6baed6", "#3182bd", "#08519c"),  # Blues
     "party": ("#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f"),  # Purples
     "incidents": ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"),  # YlOrRd
-    "service": ("#edf8fb", "#b2e2e2", "#66c2a4", "#2ca25f", "#006d2c"),  # BuGn
+    # BuGn (7-class steps 2-6): coverage is drawn as rings, so no near-white class.
+    "service": ("#ccece6", "#99d8c9", "#66c2a4", "#2ca25f", "#006d2c"),
 }
 
 #: The outline colour of a gap (not covered): near black, drawn dashed.

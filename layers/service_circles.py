@@ -82,7 +82,7 @@ def build(
 
     circ = circles.copy()
     circ["_style"] = [
-        {"color": _CIRCLE, "weight": 1, "fillColor": _CIRCLE, "fillOpacity": 0.25}
+        {"color": _CIRCLE, "weight": 1.5, "fillColor": _CIRCLE, "fillOpacity": 0.12}
     ] * len(circ)
     names = circ["name"] if "name" in circ else circ["id"]
     circ["_tooltip"] = [f"{n} · {reach}" for n in names.astype("str")]
@@ -106,7 +106,10 @@ def build(
     u["share"] = share
     colors = classify(share.to_numpy(), SHARE_BREAKS, SCHEMES["service"])
     u["_style"] = [
-        {"color": "#636363", "weight": 1, "fillColor": c, "fillOpacity": 0.6} for c in colors
+        # A ring inside each unit's edge, not a fill: with the units coloured by
+        # their measure under it, two fills of one unit would blend into neither.
+        {"color": c, "weight": 4, "opacity": 0.95, "fillColor": c, "fillOpacity": 0.0}
+        for c in colors
     ]
     u["_tooltip"] = [
         f"{n}（{c}）: "
@@ -133,7 +136,7 @@ def build(
         Legend(
             t("map.circles.coverage", lang, ftype=type_label) + f" · {reach}",
             tuple(
-                LegendItem(lbl, col)
+                LegendItem(lbl, col, kind="line")
                 for lbl, col in zip(_SHARE_LABELS, SCHEMES["service"], strict=True)
             ),
             note,
@@ -142,7 +145,8 @@ def build(
     )
 
     unc = uncovered.copy()
-    unc["_style"] = [gap_style()] * len(unc)
+    # Thin: at district zoom thousands of footprints would merge into black.
+    unc["_style"] = [gap_style(1.2)] * len(unc)
     unc["_tooltip"] = [
         f"{code} · "
         + t("map.circles.served", lang, n=int(n))

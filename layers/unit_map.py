@@ -325,11 +325,16 @@ def heatmap_breaks(src: Source, level: str) -> np.ndarray:
     """The heatmap's classes at ``level``: fixed from every incident of the whole period.
 
     The density surface of all the district's incidents (every month, every
-    category) at the level's kernel radius; its quantile breaks colour every
-    unit of the level whatever the month window or categories chosen, so the
-    legend does not change when the window moves. Cached per level.
+    category) at the level's kernel radius, read where each incident is:
+    quantiles of those densities split the incidents, not the map's area,
+    into equal classes (quantiles of the cells would put a whole town in the
+    top class, its streets no longer told apart, the countryside's empty
+    cells taking the other four). They colour every unit of the level whatever
+    the month window or categories chosen, so the legend does not change when
+    the window moves. Cached per level.
     """
-    from gridmap.density import density_surface, legend_breaks
+    from gridmap.classes import class_breaks
+    from gridmap.density import density_surface
 
     def make() -> np.ndarray:
         incidents = src.incidents
@@ -342,7 +347,14 @@ def heatmap_breaks(src: Source, level: str) -> np.ndarray:
             radius_m=heatmap_radius(level),
             bounds=tuple(float(v) for v in district.bounds),
         )
-        return legend_breaks(surface)
+        a, _, c, _, e, f = surface.transform
+        pts = incidents.geometry.to_crs(surface.crs)
+        cols = np.floor((pts.x.to_numpy() - c) / a).astype(int)
+        rows = np.floor((pts.y.to_numpy() - f) / e).astype(int)
+        ny, nx = surface.grid.shape
+        inside = (cols >= 0) & (cols < nx) & (rows >= 0) & (rows < ny)
+        at = surface.grid[rows[inside], cols[inside]]
+        return class_breaks(at[at >= surface.floor], k=5, method="quantile")
 
     return src.cached(f"heat-breaks:{level}", make)
 

@@ -52,7 +52,7 @@ def test_a_gap_is_a_dashed_outline_not_a_fill():
 
 def test_uncovered_buildings_and_grids_without_a_branch_are_gaps():
     *_, uncovered = service_circles.build(ftype="clinic", meters=300, **circle_inputs())
-    assert list(uncovered.features["_style"]) == [gap_style()]
+    assert list(uncovered.features["_style"]) == [gap_style(1.2)]
     assert uncovered.legend.items[0].kind == "gap"
     layers = valid_layers()
     branches, groups, central = party.build(

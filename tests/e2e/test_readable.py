@@ -103,3 +103,70 @@ def test_unit_names_label_the_map_without_overlaps(page_of, server, demo_path): 
     after = _labels(page)
     _check_labels(after, _names(demo_path, code[:14]))
     assert len(after) >= before
+
+
+def _legend_of(page, name: str) -> str:
+    """A layer's legend text, once it shows."""
+    page.wait_for_function(
+        "n => document.querySelector(`[data-testid=legend-${n}]`).innerText.trim().length",
+        arg=name,
+        timeout=TIMEOUT_MS,
+    )
+    return page.get_by_test_id(f"legend-{name}").inner_text().strip()
+
+
+def _heat_image(page) -> str:
+    page.wait_for_selector("img.gm-heat-image", timeout=TIMEOUT_MS)
+    return page.locator("img.gm-heat-image").get_attribute("src")
+
+
+def test_all_layers_on_at_each_level(page_of, server, demo_path):  # noqa: F811
+    """Every layer on together, screenshotted at each level (look at them: each layer
+    must still be told apart); labels as text, apart; the heatmap's legend fixed."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = page_of(1280, 1000)
+    page.goto(server + "/?lang=en")
+    page.wait_for_selector("path.gm-unit", timeout=TIMEOUT_MS)
+    toggles = page.locator("#gm-layer-toggles")
+    for name in ("party", "circles", "heatmap"):
+        toggles.locator(f"input[value={name}]").check()
+    code = "431002"
+    for level in ("district", "subdistrict", "community", "grid", "building"):
+        for name in ("units", "party", "circles", "heatmap"):
+            _legend_of(page, name)
+        # The heatmap is an image (smooth), drawn under the labels and units' outlines.
+        before = _heat_image(page)
+        assert before.startswith("data:image/png;base64,") and len(before) < 80_000
+        page.wait_for_timeout(1000)  # let the zoom settle before the screenshot
+        page.screenshot(path=str(SHOTS / f"layers-{level}.png"))
+        parent = code if len(code) < 17 else code[:14]
+        _check_labels(_labels(page), _names(demo_path, parent))
+        if level == "subdistrict":
+            # The month window moves: the heatmap changes, its legend does not.
+            legend = _legend_of(page, "heatmap")
+            handle = page.locator("[data-testid=window] [role=slider]").nth(1)
+            handle.focus()
+            for _ in range(6):
+                page.keyboard.press("ArrowLeft")
+            page.wait_for_function(
+                "old => { const i = document.querySelector('img.gm-heat-image');"
+                " return i && i.getAttribute('src') !== old; }",
+                arg=before,
+                timeout=TIMEOUT_MS,
+            )
+            assert _legend_of(page, "heatmap") == legend
+            page.screenshot(path=str(SHOTS / f"layers-{level}-window.png"))
+        if level == "building":
+            break
+        code = _first_unit(page)
+        page.locator(f"path.gm-unit-{code}").dispatch_event("click")
+        _wait_view(page, code)
+    # Outlines only: the units' fills go, the overlays under them show.
+    page.locator("#gm-units-mode input[value=outline]").check()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('path.gm-unit')]"
+        ".every(p => p.getAttribute('fill-opacity') === '0')",
+        timeout=TIMEOUT_MS,
+    )
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "layers-building-outlines.png"))

@@ -60,6 +60,8 @@ _OUTLINED = {"color": "#08519c", "weight": 1.5, "fill": True, "fillOpacity": 0.0
 _SELECTED_OUTLINE = {**_OUTLINED, "color": "#08306b", "weight": 3.5}
 _OFF = {"color": "#08519c", "opacity": 0.0, "weight": 1, "fill": True, "fillOpacity": 0.0}
 _OVERLAYS = ("units", "party", "circles", "heatmap")
+#: The pane of the heatmap image (see :func:`_layer`).
+HEAT_PANE = "shadowPane"
 _UNITS_MODES = ("measure", "outline")
 
 
@@ -719,8 +721,12 @@ def _layer(overlay: dict) -> Any:
     image = overlay.get("image")
     if image is None:
         return dl.LayerGroup([])
-    # No clicks: they go through to the units under it.
+    # No clicks: they go through to the units under it. In the shadow pane (unused:
+    # no marker has a shadow), above the overlay pane's SVG — Leaflet re-appends
+    # that SVG whenever a vector layer is re-added, which would bury the image in
+    # the overlay pane — and below the markers' pane, where the unit names are.
     return dl.ImageOverlay(
+        pane=HEAT_PANE,
         url=image["url"],
         bounds=image["bounds"],
         opacity=image["opacity"],
