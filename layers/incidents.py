@@ -41,7 +41,7 @@ _PALETTE = SCHEMES["incidents"]
 HEATMAP_PIXELS = 480
 #: The classes' opacity in the image (0–255), light to dark: the layers under it
 #: show through, most where there are fewest incidents.
-_HEAT_ALPHA = (70, 100, 130, 155, 180)
+_HEAT_ALPHA = (95, 115, 135, 160, 185)
 
 
 def format_number(value: float) -> str:
