@@ -49,5 +49,73 @@ window.gridmapStyle = {
   pointToLayer: function (feature, latlng) {
     var style = (feature.properties && feature.properties._style) || {};
     return L.circleMarker(latlng, style);
+  },
+  // A unit's name on the map: a marker whose icon is a span holding the name as
+  // text (textContent; Leaflet takes the element as is, never parsing markup).
+  labelToLayer: function (feature, latlng) {
+    var props = feature.properties || {};
+    var span = document.createElement("span");
+    span.className = "gm-label-text";
+    span.textContent = String(props.label === undefined ? "" : props.label);
+    var marker = L.marker(latlng, {
+      icon: L.divIcon({html: span, className: "gm-label", iconSize: null}),
+      interactive: false,
+      keyboard: false,
+      gmRank: props.rank === undefined ? 0 : props.rank,
+    });
+    marker.on("add", function () {
+      var map = marker._map;
+      if (!map) {
+        return;
+      }
+      if (!map._gmDeclutter) {
+        // One pass per map after each zoom or pan (and after labels arrive),
+        // batched into the next frame.
+        var pending = false;
+        map._gmDeclutter = function () {
+          if (pending) {
+            return;
+          }
+          pending = true;
+          window.requestAnimationFrame(function () {
+            pending = false;
+            window.gridmapStyle.declutter(map);
+          });
+        };
+        map.on("zoomend moveend resize", map._gmDeclutter);
+      }
+      map._gmDeclutter();
+    });
+    return marker;
+  },
+  // Greedy label placement: the largest unit's label first; a label whose box
+  // overlaps one already placed is hidden (until a zoom makes room for it).
+  declutter: function (map) {
+    var labels = [];
+    map.eachLayer(function (layer) {
+      if (layer.options && layer.options.gmRank !== undefined && layer.getElement()) {
+        labels.push(layer);
+      }
+    });
+    labels.sort(function (a, b) { return a.options.gmRank - b.options.gmRank; });
+    var size = map.getSize();
+    var placed = [];
+    labels.forEach(function (layer) {
+      var el = layer.getElement();
+      var text = el.firstChild || el;
+      el.classList.remove("gm-label-hidden");
+      var box = text.getBoundingClientRect();
+      var pad = 2;
+      var free = box.width > 0 && placed.every(function (p) {
+        return box.right + pad <= p.left || box.left - pad >= p.right ||
+          box.bottom + pad <= p.top || box.top - pad >= p.bottom;
+      });
+      if (free) {
+        placed.push(box);
+      } else {
+        el.classList.add("gm-label-hidden");
+      }
+    });
+    return placed.length + "/" + labels.length + " " + size.x;
   }
 };

@@ -34,14 +34,27 @@ def class_breaks(values: Sequence[float], k: int = 5, method: str = "quantile") 
     -------
     numpy.ndarray
         Increasing, de-duplicated upper bounds (fewer than ``k`` when values repeat).
+
+    Notes
+    -----
+    Quantile breaks are observed values (not interpolated), so labels show
+    real figures. Each is the value whose count of values at or below it is
+    nearest ``i·n/k``: with distinct values every class then holds ``n/k``
+    values give or take one. (The plain inverted-CDF quantile puts a whole run
+    of equal values into the class below, however long the run.) Values equal
+    to a break are in its class (:func:`classify`), so a run of ties is never split.
     """
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if not len(v):
         return np.array([])
     if method == "quantile":
-        # Breaks at observed values (not interpolated), so labels show real figures.
-        bounds = np.quantile(v, np.linspace(0, 1, k + 1)[1:], method="inverted_cdf")
+        uniq, counts = np.unique(v, return_counts=True)
+        at_or_below = np.cumsum(counts)
+        targets = len(v) * np.arange(1, k) / k
+        # argmin takes the first of two equally near: the lower break.
+        nearest = np.abs(at_or_below[None, :] - targets[:, None]).argmin(axis=1)
+        bounds = np.append(uniq[nearest], uniq[-1])
     elif method == "equal":
         bounds = np.linspace(v.min(), v.max(), k + 1)[1:]
     else:

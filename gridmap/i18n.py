@@ -222,6 +222,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "app.layer.party": ("党组织覆盖", "Party organisations"),
     "app.layer.circles": ("15分钟生活圈", "Service circles"),
     "app.layer.heatmap": ("事件热力图", "Incident heatmap"),
+    "app.units_mode": ("单元显示", "Units drawn as"),
+    "app.units_mode.measure": ("按指标着色", "coloured by measure"),
+    "app.units_mode.outline": ("仅边界", "outlines only"),
     "app.facility_type": ("设施类型", "Facility type"),
     "app.minutes": ("步行分钟", "Minutes on foot"),
     "app.months": ("时间范围（月）", "Months"),
@@ -274,6 +277,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "app.what.unit": ("单元", "unit"),
     "app.what.measure": ("指标", "measure"),
+    "app.what.units_mode": ("单元显示方式", "how the units are drawn"),
     "app.what.layers": ("图层", "layers"),
     "app.what.facility": ("设施类型", "facility type"),
     "app.what.minutes": ("步行时间", "walking minutes"),
@@ -446,6 +450,11 @@ CATALOGUE.update(
         "map.units.no_data": ("无数据", "no data"),
         "map.units.breaks": ("分级：分位数（{k} 级）", "classes: quantiles ({k})"),
         "map.units.fixed": ("分级固定（沿用既定分级）", "fixed classes (reused)"),
+        "map.units.level_breaks": (
+            "分级：全区 {n} 个{level}的分位数（{k} 级，每级数量相近），各视图相同",
+            "classes: quantiles of all {n} {level} units of the district ({k}, about equal"
+            " counts), the same in every view",
+        ),
         # layers/grids.py
         "measure.households": ("户数（户）", "Households"),
         "measure.population": ("常住人口（人）", "Residents"),
@@ -526,6 +535,11 @@ CATALOGUE.update(
             "Gaussian kernel density, σ = {s} m, zero beyond {r} m; below {f} per km² not shown",
         ),
         "map.incidents.window": ("{a} 至 {b}", "{a} to {b}"),
+        "map.incidents.fixed": (
+            "分级按本单元全部时段的月均密度固定，不随时间范围变化",
+            "classes fixed from this unit's monthly density over the whole period: the same "
+            "for every month window",
+        ),
         "map.incidents.rate": ("事件发生率（件/{per}户）", "Incidents per {per} households"),
         "map.incidents.no_households": ("无住户", "no households"),
         "map.incidents.rate_tip": (

@@ -37,13 +37,15 @@ __all__ = [
     "round_coordinates",
 ]
 
-#: Sequential palettes (light to dark), ColorBrewer 2.0 (Apache 2.0), 5 classes.
+#: Sequential palettes (light to dark), ColorBrewer 2.0 (Apache 2.0), 5 classes, by
+#: name; which meaning takes which is :data:`layers.palette.SCHEMES`.
 PALETTES: dict[str, tuple[str, ...]] = {
     "YlOrRd": ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"),
     "YlGn": ("#ffffcc", "#c2e699", "#78c679", "#31a354", "#006837"),
     "Blues": ("#eff3ff", "#bdd7e7", "#6baed6", "#3182bd", "#08519c"),
     "RdYlGn": ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641"),
     "Purples": ("#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f"),
+    "BuGn": ("#ccece6", "#99d8c9", "#66c2a4", "#2ca25f", "#006d2c"),
 }
 
 
@@ -53,7 +55,8 @@ class LegendItem:
 
     label: str
     color: str
-    #: How the swatch is drawn: ``fill`` (a square), ``line`` or ``point``.
+    #: How the swatch is drawn: ``fill`` (a square), ``line``, ``point`` or
+    #: ``gap`` (an empty square with a dashed outline: :func:`layers.palette.gap_style`).
     kind: str = "fill"
 
 

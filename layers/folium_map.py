@@ -146,6 +146,8 @@ def _swatch(item: LegendItem) -> str:
         return f'<i class="gm-sw gm-line" style="border-top-color:{color}"></i>'
     if item.kind == "point":
         return f'<i class="gm-sw gm-point" style="background:{color}"></i>'
+    if item.kind == "gap":
+        return f'<i class="gm-sw" style="border:2px dashed {color};background:none"></i>'
     return f'<i class="gm-sw" style="background:{color}"></i>'
 
 
@@ -270,9 +272,11 @@ def to_folium(
     legends = []
     bounds = None
     for spec in specs:
+        testid = legend_testid((groups or {}).get(spec.id, ""), spec)
         if spec.image is not None:
             # An image layer (the heatmap): stretched over its box, smooth (not
-            # pixelated), letting the mouse through to the layers under it.
+            # pixelated), letting the mouse through to the layers under it;
+            # above the vector layers, below the markers (as on the dashboard).
             image = folium.raster_layers.ImageOverlay(
                 image=spec.image.url(),
                 bounds=spec.image.corners(),
@@ -281,9 +285,9 @@ def to_folium(
                 show=spec.id not in hidden,
                 pixelated=False,
                 interactive=False,
+                pane="shadowPane",
             )
             image.add_to(m)
-            testid = legend_testid((groups or {}).get(spec.id, ""), spec)
             legends.append(_legend_html(spec.legend, image.get_name(), testid, spec.id in hidden))
             continue
         data, styles = _geojson(spec)
@@ -313,7 +317,6 @@ def to_folium(
             **kwargs,
         )
         layer.add_to(m)
-        testid = legend_testid((groups or {}).get(spec.id, ""), spec)
         legends.append(_legend_html(spec.legend, layer.get_name(), testid, spec.id in hidden))
         if data["features"] and (spec.id == BOUNDARY_ID or not has_boundary):
             b = spec.features.total_bounds

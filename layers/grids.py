@@ -22,7 +22,7 @@ import pandas as pd
 from gridmap.i18n import label, t
 from layers.base import NO_DATA, PALETTES, LayerSpec, Legend, LegendItem, class_breaks, classify
 
-__all__ = ["MEASURES", "breaks_of", "build", "measure_label"]
+__all__ = ["MEASURES", "breaks_of", "build", "floors_of", "measure_label"]
 
 #: The measures offered, ``{column: (zh, en)}``; the labels carry the unit.
 #: The measures offered (their labels, with the unit, are ``measure.<name>`` in the catalogue).
@@ -106,6 +106,25 @@ def breaks_of(units: gpd.GeoDataFrame, measure: str, k: int = 5) -> np.ndarray:
     return class_breaks(_values(units, measure), k=k, method="quantile")
 
 
+def floors_of(units: gpd.GeoDataFrame, measure: str, breaks: np.ndarray) -> np.ndarray:
+    """The smallest value of each class of ``breaks`` among ``units`` (NaN for an empty class).
+
+    With :func:`breaks_of` over the same units, the legend can show each
+    class as the range its units really span (``237 – 1,641``), not from the
+    class below's upper bound, so no two labels share a figure.
+    """
+    values = _values(units, measure)
+    values = values[np.isfinite(values)]
+    b = np.asarray(breaks, dtype=float)
+    cls = np.searchsorted(b, values, side="left").clip(0, max(len(b) - 1, 0))
+    floors = np.full(len(b), np.nan)
+    for i in range(len(b)):
+        inside = values[cls == i]
+        if len(inside):
+            floors[i] = inside.min()
+    return floors
+
+
 def _who(name: str, code: str, lang: str) -> str:
     """``name（code）`` (``name (code)`` in English: full-width brackets look odd there)."""
     if name == code:
@@ -130,7 +149,9 @@ def build(
     lang: str = "zh",
     synthetic: bool = False,
     breaks: np.ndarray | None = None,
-    palette: str = "YlOrRd",
+    floors: np.ndarray | None = None,
+    scope: tuple[int, str] | None = None,
+    palette: str = "Blues",
 ) -> LayerSpec:
     """A choropleth of units by ``measure``.
 
@@ -155,8 +176,15 @@ def build(
         Upper bounds of the classes to reuse (from :func:`breaks_of` or an
         earlier call), so the colours stay fixed; by default quantiles of these
         units, computed once here.
+    floors
+        The smallest value of each class (:func:`floors_of` over the units
+        the breaks came from): the legend then reads ``floor – upper``.
+    scope
+        ``(n, level)`` of the units the breaks came from, for the legend's
+        note (e.g. all 165 communities of the district).
     palette
-        A key of :data:`layers.base.PALETTES`.
+        A key of :data:`layers.base.PALETTES` (units are blues:
+        :data:`layers.palette.SCHEMES`).
 
     Returns
     -------
@@ -200,19 +228,40 @@ def build(
     idx = np.round(np.linspace(0, len(pal) - 1, len(b))).astype(int) if len(b) else []
     items: list[LegendItem] = []
     low: float | None = None
-    for upper, i in zip(b, idx, strict=True):
-        # The first class reads "≤ b0" (not "min – b0"): with reused breaks the
-        # legend then stays word for word the same in every view.
-        text = (
-            f"≤ {_fmt(measure, upper, lang)}"
-            if low is None
-            else f"{_fmt(measure, low, lang)} – {_fmt(measure, upper, lang)}"
-        )
+    for k, (upper, i) in enumerate(zip(b, idx, strict=True)):
+        floor = floors[k] if floors is not None and k < len(floors) else np.nan
+        if np.isfinite(floor):
+            # The range the class's units really span, over the whole level:
+            # fixed per level, and no figure in two labels.
+            text = (
+                _fmt(measure, upper, lang)
+                if floor == upper
+                else f"{_fmt(measure, floor, lang)} – {_fmt(measure, upper, lang)}"
+            )
+        else:
+            # The first class reads "≤ b0" (not "min – b0"): with reused breaks the
+            # legend then stays word for word the same in every view.
+            text = (
+                f"≤ {_fmt(measure, upper, lang)}"
+                if low is None
+                else f"{_fmt(measure, low, lang)} – {_fmt(measure, upper, lang)}"
+            )
         items.append(LegendItem(text, pal[i]))
         low = float(upper)
     if not np.isfinite(values).all():
         items.append(LegendItem(t("map.units.no_data", lang), NO_DATA))
-    notes = [t("map.units.fixed", lang) if fixed else t("map.units.breaks", lang, k=len(b))]
+    if scope is not None:
+        notes = [
+            t(
+                "map.units.level_breaks",
+                lang,
+                n=scope[0],
+                level=t(f"level.{scope[1]}", lang),
+                k=len(b),
+            )
+        ]
+    else:
+        notes = [t("map.units.fixed", lang) if fixed else t("map.units.breaks", lang, k=len(b))]
     if synthetic:
         notes.append(t("map.synthetic", lang))
     return LayerSpec(

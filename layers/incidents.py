@@ -27,7 +27,6 @@ import shapely
 from gridmap.i18n import label, t
 from layers.base import (
     NO_DATA,
-    PALETTES,
     LayerSpec,
     Legend,
     LegendItem,
@@ -36,13 +35,18 @@ from layers.base import (
     classify,
     png_rgba,
 )
+from layers.palette import SCHEMES
 
 if TYPE_CHECKING:
     from gridmap.density import DensitySurface
 
 __all__ = ["heatmap", "rate_choropleth", "format_number"]
 
-_PALETTE = PALETTES["YlOrRd"]
+_PALETTE = SCHEMES["incidents"]
+
+#: The classes' opacity in the image (0–255), light to dark: the layers under it
+#: show through, most where there are fewest incidents.
+_HEAT_ALPHA = (95, 115, 135, 160, 185)
 
 
 def format_number(value: float) -> str:
@@ -151,6 +155,8 @@ def heatmap(
         r=f"{surface.radius_m:.0f}",
         f=format_number(floor),
     )
+    if breaks is not None:
+        note += "; " + t("map.incidents.fixed", lang)
     if synthetic:
         note += "; " + t("map.synthetic", lang)
     items = tuple(
@@ -167,12 +173,8 @@ def heatmap(
         empty,
         Legend(legend_title, items, note),
         kind="image",
-        image=RasterImage(png_rgba(image), bounds, opacity=_OPACITY),
+        image=RasterImage(png_rgba(image), bounds),
     )
-
-
-#: The heatmap image's opacity: the units and streets under it stay readable.
-_OPACITY = 0.75
 
 
 def _colour_image(
@@ -183,11 +185,14 @@ def _colour_image(
     if not len(breaks):
         return rgba
     palette = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in colors], np.uint8)
+    # Stretched over the classes as the colours are (layers.base.classify).
+    stretch = np.round(np.linspace(0, len(_HEAT_ALPHA) - 1, len(breaks))).astype(int)
+    alpha = np.asarray(_HEAT_ALPHA, np.uint8)[stretch]
     # The class of a value: the first break at or above it (the top class above all).
     cls = np.minimum(np.searchsorted(breaks, values, side="left"), len(breaks) - 1)
     drawn = values >= floor
     rgba[..., :3] = palette[cls]
-    rgba[..., 3] = np.where(drawn, 255, 0)
+    rgba[..., 3] = np.where(drawn, alpha[cls], 0)
     return rgba
 
 

@@ -25,16 +25,18 @@ import pandas as pd
 from gridmap.i18n import t
 from gridmap.party import RESIDENTIAL_USES
 from layers.base import LayerSpec, Legend, LegendItem
+from layers.palette import GAP, SCHEMES, gap_style
 
 __all__ = ["BRANCH_COLOR", "NO_BRANCH_COLOR", "GROUP_COLOR", "CENTRAL_COLOR", "build"]
 
-#: Party red for units with an organisation; a pale neutral for those without,
-#: so the gaps (where a branch is still to be set up) stand out by contrast.
-BRANCH_COLOR = "#de2d26"
-NO_BRANCH_COLOR = "#f0f0f0"
-GROUP_COLOR = "#a50f15"
-CENTRAL_COLOR = "#ffd700"
-_CENTRAL_OUTLINE = "#a50f15"
+#: Party coverage is the purple family (:data:`layers.palette.SCHEMES`), apart from
+#: the incidents' reds: a grid with a branch is tinted and outlined in violet, one
+#: without is a gap (a dashed dark outline, no fill), so the layers under it show.
+BRANCH_COLOR = SCHEMES["party"][3]
+NO_BRANCH_COLOR = GAP
+GROUP_COLOR = SCHEMES["party"][4]
+CENTRAL_COLOR = SCHEMES["party"][0]
+_CENTRAL_OUTLINE = "#3f007d"
 #: Circle-marker radius of a central household, in screen pixels.
 CENTRAL_RADIUS = 5
 
@@ -141,12 +143,9 @@ def build(
     g["branch"] = branches["org_name"].reindex(codes).to_numpy()
     g["members"] = branches["members"].reindex(codes).fillna(0).astype("int64").to_numpy()
     g["_style"] = [
-        {
-            "color": "#636363",
-            "weight": 1,
-            "fillColor": BRANCH_COLOR if h else NO_BRANCH_COLOR,
-            "fillOpacity": 0.55 if h else 0.7,
-        }
+        {"color": BRANCH_COLOR, "weight": 2.5, "fillColor": BRANCH_COLOR, "fillOpacity": 0.3}
+        if h
+        else gap_style(2.5)
         for h in has
     ]
     g["_tooltip"] = [
@@ -169,7 +168,11 @@ def build(
             t("map.party.branch_title", lang),
             (
                 LegendItem(t("map.party.with_branch", lang, n=n_with), BRANCH_COLOR),
-                LegendItem(t("map.party.without_branch", lang, n=len(g) - n_with), NO_BRANCH_COLOR),
+                LegendItem(
+                    t("map.party.without_branch", lang, n=len(g) - n_with),
+                    NO_BRANCH_COLOR,
+                    kind="gap",
+                ),
             ),
             _note(t("map.party.branch_note", lang, p=_share(n_with, len(g))), lang, synthetic),
         ),

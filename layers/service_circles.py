@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from gridmap.i18n import label, t
-from layers.base import PALETTES, LayerSpec, Legend, LegendItem, classify
+from layers.base import LayerSpec, Legend, LegendItem, classify
+from layers.palette import GAP, SCHEMES, gap_style
 
 if TYPE_CHECKING:
     from gridmap.coverage import CoverageModel
@@ -31,8 +32,9 @@ __all__ = ["SHARE_BREAKS", "build", "from_model"]
 #: 85–95 %, 95 % and over. Fixed, so a colour means the same in every view.
 SHARE_BREAKS = np.array([0.4999, 0.6999, 0.8499, 0.9499, 1.0])
 _SHARE_LABELS = ("< 50%", "50–70%", "70–85%", "85–95%", "≥ 95%")
-_CIRCLE = "#3182bd"
-_UNCOVERED = "#d7191c"
+#: Service reach is teal/green (:data:`layers.palette.SCHEMES`); buildings out of
+#: reach are a gap (a dashed outline), not another red beside the incidents'.
+_CIRCLE = SCHEMES["service"][3]
 
 
 def build(
@@ -80,7 +82,7 @@ def build(
 
     circ = circles.copy()
     circ["_style"] = [
-        {"color": _CIRCLE, "weight": 1, "fillColor": _CIRCLE, "fillOpacity": 0.25}
+        {"color": _CIRCLE, "weight": 1.5, "fillColor": _CIRCLE, "fillOpacity": 0.12}
     ] * len(circ)
     names = circ["name"] if "name" in circ else circ["id"]
     circ["_tooltip"] = [f"{n} · {reach}" for n in names.astype("str")]
@@ -102,9 +104,12 @@ def build(
         served > 0
     )
     u["share"] = share
-    colors = classify(share.to_numpy(), SHARE_BREAKS, PALETTES["RdYlGn"])
+    colors = classify(share.to_numpy(), SHARE_BREAKS, SCHEMES["service"])
     u["_style"] = [
-        {"color": "#636363", "weight": 1, "fillColor": c, "fillOpacity": 0.6} for c in colors
+        # A ring inside each unit's edge, not a fill: with the units coloured by
+        # their measure under it, two fills of one unit would blend into neither.
+        {"color": c, "weight": 4, "opacity": 0.95, "fillColor": c, "fillOpacity": 0.0}
+        for c in colors
     ]
     u["_tooltip"] = [
         f"{n}（{c}）: "
@@ -131,8 +136,8 @@ def build(
         Legend(
             t("map.circles.coverage", lang, ftype=type_label) + f" · {reach}",
             tuple(
-                LegendItem(lbl, col)
-                for lbl, col in zip(_SHARE_LABELS, PALETTES["RdYlGn"], strict=True)
+                LegendItem(lbl, col, kind="line")
+                for lbl, col in zip(_SHARE_LABELS, SCHEMES["service"], strict=True)
             ),
             note,
         ),
@@ -140,9 +145,8 @@ def build(
     )
 
     unc = uncovered.copy()
-    unc["_style"] = [
-        {"color": _UNCOVERED, "weight": 2, "fillColor": _UNCOVERED, "fillOpacity": 0.8}
-    ] * len(unc)
+    # Thin: at district zoom thousands of footprints would merge into black.
+    unc["_style"] = [gap_style(1.2)] * len(unc)
     unc["_tooltip"] = [
         f"{code} · "
         + t("map.circles.served", lang, n=int(n))
@@ -165,7 +169,7 @@ def build(
         unc,
         Legend(
             t("map.circles.uncovered", lang, ftype=type_label),
-            (LegendItem(t("level.building", lang), _UNCOVERED),),
+            (LegendItem(t("level.building", lang), GAP, kind="gap"),),
             note,
         ),
         properties=["code"],

@@ -53,6 +53,7 @@ __all__ = [
     "MapOptions",
     "UnitLayers",
     "build_layers",
+    "heatmap_breaks",
     "heatmap_radius",
     "incident_months",
     "legend_testid",
@@ -241,12 +242,15 @@ def _units_group(src: Source, code: str, options: MapOptions) -> LayerGroup:
     parent = drawn_parent(code)
     units = src.children(parent)
     level = below(level_of(parent)) or "building"
+
     # Breaks over every unit of the level, so a colour means the same in every
     # subdistrict the user drills into, on the dashboard and in the export.
-    breaks = src.cached(
-        f"breaks:{level}:{options.measure}",
-        lambda: grids.breaks_of(src.units(level), options.measure),
-    )
+    def classes() -> tuple[np.ndarray, np.ndarray, int]:
+        every = src.units(level)
+        breaks = grids.breaks_of(every, options.measure)
+        return breaks, grids.floors_of(every, options.measure, breaks), len(every)
+
+    breaks, floors, n = src.cached(f"breaks:{level}:{options.measure}", classes)
     spec = grids.build(
         units,
         measure=options.measure,
@@ -254,6 +258,8 @@ def _units_group(src: Source, code: str, options: MapOptions) -> LayerGroup:
         lang=options.lang,
         synthetic=src.synthetic,
         breaks=breaks,
+        floors=floors,
+        scope=(n, level),
     )
     if level_of(code) == "building":
         selected = spec.features["code"].to_numpy() == code
@@ -325,11 +331,62 @@ def _circles_group(src: Source, code: str, options: MapOptions) -> LayerGroup:
     return LayerGroup("circles", specs)
 
 
+#: Incidents at which the level's densities are read for its classes (a sample: the
+#: quantiles of 5,000 are as good as of all, at a fraction of the neighbour sums).
+_BREAK_SAMPLE = 5_000
+
+
+def heatmap_breaks(src: Source, level: str) -> np.ndarray:
+    """The heatmap's classes at ``level``: fixed from every incident of the whole period.
+
+    The kernel density (the level's radius, every month, every category) read
+    where incidents are: quantiles of those densities split the incidents,
+    not the map's area, into equal classes (quantiles of the cells would put
+    a whole town in the top class, its streets no longer told apart, and the
+    countryside's thin cells in the other four). The density at an incident
+    is the exact kernel sum of its neighbours — the surface each unit draws
+    approximates it on its own fine raster, which a district-wide raster at
+    the grid level's 60 m reach could not afford. The classes colour every
+    unit of the level whatever the month window or categories chosen, so the
+    legend does not change when the window moves. Cached per level.
+    """
+    from scipy.spatial import cKDTree
+
+    from gridmap.classes import class_breaks
+    from gridmap.crs import to_metric
+    from gridmap.density import TRUNCATE, floor_density
+
+    def make() -> np.ndarray:
+        incidents = src.incidents
+        if not len(incidents):
+            return np.array([])
+        points = incidents.geometry[incidents.geometry.notna().to_numpy(bool)]
+        points = points[~points.is_empty.to_numpy()]
+        if not len(points):
+            return np.array([])
+        metric = to_metric(points)
+        xy = np.column_stack([metric.x.to_numpy(float), metric.y.to_numpy(float)])
+        radius = heatmap_radius(level)
+        sigma = radius / TRUNCATE
+        rng = np.random.default_rng(0)  # the same sample, so the same classes, every run
+        at = np.sort(rng.choice(len(xy), size=min(len(xy), _BREAK_SAMPLE), replace=False))
+        tree = cKDTree(xy)
+        density = np.empty(len(at))
+        for i, near in enumerate(tree.query_ball_point(xy[at], radius)):
+            d2 = ((xy[near] - xy[at[i]]) ** 2).sum(axis=1)
+            density[i] = np.exp(-d2 / (2 * sigma * sigma)).sum()
+        density *= 1e6 / (2 * np.pi * sigma * sigma)  # per km², as the surface
+        return class_breaks(density[density >= floor_density(radius)], k=5, method="quantile")
+
+    return src.cached(f"heat-breaks:{level}", make)
+
+
 def _heatmap_group(src: Source, code: str, options: MapOptions) -> LayerGroup:
     """The incidents' density in the unit drawn, over the chosen months and categories.
 
-    Drawn per month, in the classes of the whole period (the same categories):
-    moving the month window changes the picture, never the legend.
+    One smooth image clipped to the unit, drawn per month in the level's classes
+    of the whole period (:func:`heatmap_breaks`, per month): moving the month
+    window changes the picture, never the legend.
     """
     from gridmap.density import density_surface
     from layers.incidents import heatmap
@@ -343,32 +400,22 @@ def _heatmap_group(src: Source, code: str, options: MapOptions) -> LayerGroup:
         key = "app.no_incidents" if src.incidents.empty else "app.no_incidents_here"
         return LayerGroup("heatmap", note=t(key, lang))
     polygon = src.unit(parent).geometry
-    radius = heatmap_radius(level_of(parent))
-    categories = list(options.categories) or None
-
-    def surface_of(months: Sequence[str] | None):
-        start, end = month_window(months)
-        return density_surface(
-            incidents,
-            radius_m=radius,
-            bounds=tuple(float(v) for v in polygon.bounds),
-            categories=categories,
-            start=start,
-            end=end,
-        )
-
-    every = max(len(incident_months(src)), 1)
-    surface = surface_of(options.months)
-    whole = src.cached(
-        f"heat-breaks:{parent}:{options.categories}",
-        lambda: (surface if not options.months else surface_of(None)).breaks / every,
+    start, end = month_window(options.months)
+    surface = density_surface(
+        incidents,
+        radius_m=heatmap_radius(level_of(parent)),
+        bounds=tuple(float(v) for v in polygon.bounds),
+        categories=list(options.categories) or None,
+        start=start,
+        end=end,
     )
+    every = max(len(incident_months(src)), 1)
     spec = heatmap(
         surface,
         bounds=tuple(float(v) for v in polygon.bounds),
         clip=polygon,
         months=_months_in(options.months, every),
-        breaks=whole,
+        breaks=heatmap_breaks(src, level_of(parent)) / every,
         floor=surface.floor / every,
         lang=lang,
         synthetic=src.synthetic,

@@ -10,6 +10,7 @@ import pytest
 
 from layers import grids, party
 from layers.base import NO_DATA, PALETTES, LayerSpec, class_breaks, classify
+from layers.palette import SCHEMES
 
 from fixtures import G_EAST, G_NORTH, G_SOUTH, G_WEST, valid_layers
 
@@ -31,14 +32,14 @@ def test_choropleth_colours_each_class_and_has_a_legend(layers):
     assert spec.id == "units_grid" and spec.features.crs.to_epsg() == 4326
     values = layers["grids"]["households"].to_numpy(float)  # 54, 18, 50, 0
     breaks = class_breaks(values)
-    assert _fills(spec) == classify(values, breaks, PALETTES["YlOrRd"])
+    assert _fills(spec) == classify(values, breaks, SCHEMES["units"])
     legend = spec.legend.to_dict()
     assert legend["title"] == "网格户数（户）"
     assert len(legend["items"]) == len(breaks) == 4
     # Each class's swatch is the colour its features get; the top class is the darkest.
     for item, upper in zip(legend["items"], breaks, strict=True):
-        assert item["color"] == classify([upper], breaks, PALETTES["YlOrRd"])[0]
-    assert legend["items"][-1]["color"] == PALETTES["YlOrRd"][-1]
+        assert item["color"] == classify([upper], breaks, SCHEMES["units"])[0]
+    assert legend["items"][-1]["color"] == SCHEMES["units"][-1]
     assert legend["items"][0]["label"] == "≤ 0" and legend["items"][-1]["label"] == "50 – 54"
     assert "合成" in legend["note"]
     assert spec.features["_tooltip"].iloc[0] == f"西街一网格（{G_NORTH}）: 户数（户） 54"

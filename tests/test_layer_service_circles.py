@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import shapely
 
-from layers.base import PALETTES
+from layers.palette import SCHEMES
 from layers.service_circles import build
 
 
@@ -49,8 +49,8 @@ def test_three_layers_each_with_a_legend():
 def test_coverage_colours_use_fixed_breaks():
     coverage = build(ftype="clinic", meters=300, **_inputs())[1]
     fills = [s["fillColor"] for s in coverage.features["_style"]]
-    assert fills[0] == PALETTES["RdYlGn"][-1]  # 96 %: the top class
-    assert fills[1] == PALETTES["RdYlGn"][0]  # 30 %: the bottom class
+    assert fills[0] == SCHEMES["service"][-1]  # 96 %: the top class
+    assert fills[1] == SCHEMES["service"][0]  # 30 %: the bottom class
     assert fills[2] == "#bdbdbd"  # nobody served: no data, not 0 %
     assert "960 / 1,000" in coverage.features["_tooltip"].iloc[0]
 

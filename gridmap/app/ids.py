@@ -9,6 +9,8 @@ MAP = "gm-map"
 BASEMAP = "gm-basemap"
 #: The units of the current level (the drill-down layer).
 UNITS = "gm-units"
+#: The units' names as labels (points), placed without overlaps in the browser.
+LABELS = "gm-labels"
 #: The outline of the unit on screen.
 OUTLINE = "gm-outline"
 BREADCRUMB = "gm-breadcrumb"
@@ -50,6 +52,8 @@ def layer_sent(layer: str) -> str:
 
 
 MEASURE = "gm-measure"
+#: How the units are drawn when on: coloured by the measure, or outlines only.
+UNITS_MODE = "gm-units-mode"
 UNITS_LEGEND = "gm-legend-units"
 PARTY = "gm-party"
 PARTY_LEGEND = "gm-legend-party"

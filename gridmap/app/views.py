@@ -48,6 +48,7 @@ __all__ = [
     "search_for",
     "trend",
     "unit_bounds",
+    "unit_labels",
     "unit_styles",
     "window_bounds",
     "window_months",
@@ -254,6 +255,52 @@ def units_geojson(src: Source, code: str) -> dict[str, Any]:
         return {"type": "FeatureCollection", "features": features}
 
     return src.cached(f"units:{parent}", make)
+
+
+def unit_labels(src: Source, code: str) -> dict[str, Any]:
+    """The names of the units drawn for ``code``, as points to label the map with.
+
+    One point per unit, inside it (``point_on_surface``: a concave unit's
+    centroid may lie outside it). Properties: ``code``, ``label`` (the name as
+    stored — the store has one name per unit, shown in either language; a
+    building, which has none, by its number in its grid) and ``rank`` (0 for
+    the largest unit): the page places labels largest first and hides one
+    that would overlap a label already placed (``gridmapStyle.declutter``).
+    Language-neutral and the same for a grid and its buildings, like
+    :func:`units_geojson`.
+    """
+    parent = drawn_parent(code)
+
+    def make() -> dict[str, Any]:
+        from gridmap.crs import to_metric
+
+        units = src.children(parent)
+        units = units[units.geometry.notna().to_numpy(bool) & ~units.geometry.is_empty.to_numpy()]
+        if not len(units):
+            return {"type": "FeatureCollection", "features": []}
+        codes = units["code"].astype("str").to_numpy()
+        stored = units["name"] if "name" in units else pd.Series(None, index=units.index)
+        # Buildings have no name: the code's tail after the grid's is their number.
+        names = [
+            str(n) if isinstance(n, str) and n else (c[len(parent) :] or c)
+            for n, c in zip(stored, codes, strict=True)
+        ]
+        area = to_metric(units.geometry).area.to_numpy(dtype=float)
+        order = np.argsort(-area, kind="stable")
+        rank = np.empty(len(order), dtype=int)
+        rank[order] = np.arange(len(order))
+        points = _for_display(src, shapely.point_on_surface(units.geometry.to_numpy()))
+        features = [
+            {
+                "type": "Feature",
+                "geometry": point.__geo_interface__,
+                "properties": {"code": c, "label": n, "rank": int(r)},
+            }
+            for c, n, r, point in zip(codes, names, rank, points, strict=True)
+        ]
+        return {"type": "FeatureCollection", "features": features}
+
+    return src.cached(f"labels:{parent}", make)
 
 
 def outline(src: Source, code: str, lang: str = "zh") -> dict[str, Any]:

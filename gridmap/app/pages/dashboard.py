@@ -41,17 +41,44 @@ from gridmap.i18n import LANGS, label, t
 from gridmap.schema import INCIDENT_CATEGORIES
 from gridmap.services.source import Source, get_source
 
-dash.register_page(__name__, path="/", name="gridmap")
+
+def _page_title(**_: Any) -> str:
+    """The browser tab's title, in the page's language.
+
+    Dash Pages calls this without the query (only path variables), once for
+    the first HTML and once per navigation (in the callback that renders the
+    layout): the language is read from the request's query or, in that
+    callback, from the location's ``search`` it was given.
+    """
+    lang = flask.request.args.get("lang") if flask.has_request_context() else None
+    if lang is None:
+        try:
+            search = ctx.inputs.get("_pages_location.search")
+        except Exception:
+            search = None
+        lang = v.parse_search(search if isinstance(search, str) else None).get("lang")
+    return t("app.title", lang if lang in LANGS else _default_lang())
+
+
+dash.register_page(__name__, path="/", name="gridmap", title=_page_title)
 
 _STYLE = {"variable": "gridmapStyle.fromProperties"}
 _POINT = {"variable": "gridmapStyle.pointToLayer"}
+#: The units' names: a text marker per unit (never markup: see layer_style.js).
+_LABEL = {"variable": "gridmapStyle.labelToLayer"}
 #: Every GeoJSON layer binds its tooltips through this: as text, never HTML.
 _TEXT = {"variable": "gridmapStyle.bindText"}
-#: The units layer with colouring off: outlines only, still clickable.
-_PLAIN = {"color": "#636363", "weight": 1, "fillColor": "#ffffff", "fillOpacity": 0.2}
+#: The units layer as outlines only (the units' blue), and off: both stay clickable
+#: (a transparent fill still takes clicks), so the map drills whatever is shown.
+_OUTLINED = {"color": "#08519c", "weight": 1.5, "fill": True, "fillOpacity": 0.0}
+_SELECTED_OUTLINE = {**_OUTLINED, "color": "#08306b", "weight": 3.5}
+_OFF = {"color": "#08519c", "opacity": 0.0, "weight": 1, "fill": True, "fillOpacity": 0.0}
 _OVERLAYS = ("units", "party", "circles", "heatmap")
 #: The layers on when a page opens for the first time (the toggles remember the rest).
 _DEFAULT_ON = ("units",)
+#: The pane of the heatmap image (see :func:`_geojson`).
+HEAT_PANE = "shadowPane"
+_UNITS_MODES = ("measure", "outline")
 
 
 #: Pattern id of the overlay layers: clicks on their features drill like the units'.
@@ -178,6 +205,15 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
             dl.LayerGroup(id=ids.HEATMAP),
             dl.LayerGroup(id=ids.CIRCLES),
             dl.LayerGroup(id=ids.PARTY),
+            # Names on the map (a wall display has no mouse to hover with): in the
+            # marker pane, above every overlay, and letting clicks through.
+            dl.GeoJSON(
+                id=ids.LABELS,
+                data=v.unit_labels(src, code),
+                pointToLayer=_LABEL,
+                interactive=False,
+                zoomToBounds=False,
+            ),
             dl.ScaleControl(position="bottomleft", imperial=False),
         ],
         id=ids.MAP,
@@ -381,6 +417,15 @@ def _layers_panel(lang: str, units_legend: dict, months: list[str]) -> html.Sect
         persistence_type="session",
         className="gm-toggles",
     )
+    mode = dcc.RadioItems(
+        id=ids.UNITS_MODE,
+        options=[{"label": t(f"app.units_mode.{m}", lang), "value": m} for m in _UNITS_MODES],
+        value="measure",
+        inline=True,
+        persistence=True,
+        persistence_type="session",
+        className="gm-toggles",
+    )
     measure = dcc.Dropdown(
         id=ids.MEASURE,
         options=[{"label": _measure_label(m, lang), "value": m} for m in v.MEASURES],
@@ -431,6 +476,8 @@ def _layers_panel(lang: str, units_legend: dict, months: list[str]) -> html.Sect
         [
             html.H2(t("app.layers", lang)),
             toggles,
+            html.Label(t("app.units_mode", lang)),
+            mode,
             html.Label(t("app.measure", lang)),
             measure,
             html.Div(_legend(units_legend), id=ids.UNITS_LEGEND, **_tid("legend-units")),
@@ -464,7 +511,7 @@ def _legend(legend: dict | None) -> list[Any]:
     items = [
         html.Li(
             [
-                html.Span(className=f"gm-swatch gm-{i['kind']}", style={"background": i["color"]}),
+                html.Span(className=f"gm-swatch gm-{i['kind']}", style=_swatch_style(i)),
                 i["label"],
             ]
         )
@@ -477,13 +524,25 @@ def _legend(legend: dict | None) -> list[Any]:
     ]
 
 
+def _swatch_style(item: dict) -> dict[str, str]:
+    """A legend swatch's colour: a gap (not covered) is an empty dashed square."""
+    if item["kind"] == "gap":
+        return {"borderColor": item["color"]}
+    return {"background": item["color"]}
+
+
 def _geojson(overlay: dict) -> dl.GeoJSON | dl.ImageOverlay:
     """An overlay layer. Its features take clicks only if they name a unit (a click
     drills to it, as on the units layer) or are points; the others (service
     circles) and images (the heatmap) let clicks through to the units under them."""
     if overlay["kind"] == "image":
+        # In the shadow pane (unused: no marker has a shadow), above the overlay
+        # pane's SVG — Leaflet re-appends that SVG whenever a vector layer is
+        # re-added, which would bury the image — and below the markers' pane,
+        # where the unit names are.
         return dl.ImageOverlay(
             id={"type": _IMAGE, "layer": overlay["id"]},
+            pane=HEAT_PANE,
             url=overlay["url"],
             bounds=overlay["bounds"],
             opacity=overlay["opacity"],
@@ -606,16 +665,30 @@ clientside_callback(
     Input(ids.layer_on("units"), "data"),
     Input(ids.DATA_VERSION, "data"),
     State(ids.VIEW, "data"),
+    # Last, with a default: callers that predate the mode keep their arguments.
+    Input(ids.UNITS_MODE, "value"),
 )
 @in_panel(lambda box: (no_update, [box]))
-def restyle(measure: str, on: bool, _version: str, state: dict) -> tuple[dict, list]:
-    """New colours for the units: the hideout changes, the geometry stays."""
+def restyle(
+    measure: str, on: bool, _version: str, state: dict, mode: str = "measure"
+) -> tuple[dict, list]:
+    """New colours for the units: the hideout changes, the geometry stays.
+
+    Off, the units are invisible but still take clicks; as outlines only,
+    they leave the overlays under them readable.
+    """
     src = _source()
     state = checks.check_state(src, state)
     on = checks.check_on(on, state["lang"])
     measure = checks.check_choice(measure, v.MEASURES, "measure", state["lang"])
+    mode = checks.check_choice(mode, _UNITS_MODES, "units_mode", state["lang"])
+    selected = state["code"] if level_of(state["code"]) == "building" else None
     if not on:
-        return {"styles": {}, "default": _PLAIN, "selected": None}, []
+        return {"styles": {}, "default": _OFF, "selected": selected}, []
+    if mode == "outline":
+        # The building on screen keeps its heavier outline.
+        styles = {selected: _SELECTED_OUTLINE} if selected else {}
+        return {"styles": styles, "default": _OUTLINED, "selected": selected}, []
     hideout = v.unit_styles(src, state["code"], measure=measure, lang=state["lang"])
     return hideout, _legend(hideout["legend"])
 
