@@ -189,6 +189,7 @@ def _drill_requests(parent: str, child: str, child_level: str, months: int) -> l
                         ("gm-measure", "value", "households"),
                         ("gm-on-units", "data", True),
                         version,
+                        ("gm-units-mode", "value", "measure"),
                     ]
                 ),
                 "state": _inputs([("gm-view", "data", view)]),

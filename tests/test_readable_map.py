@@ -86,9 +86,9 @@ def test_the_units_can_be_coloured_outlined_or_off(dashboard):
     app, page = dashboard
     state = {"code": "431002001", "lang": "en", "child_level": "community"}
     with app.server.test_request_context("/"):
-        coloured, legend = page.restyle("households", ["units"], "v", state, "measure")
-        outlined, no_legend = page.restyle("households", ["units"], "v", state, "outline")
-        off, _ = page.restyle("households", [], "v", state, "outline")
+        coloured, legend = page.restyle("households", True, "v", state, "measure")
+        outlined, no_legend = page.restyle("households", True, "v", state, "outline")
+        off, _ = page.restyle("households", False, "v", state, "outline")
     fills = {s["fillColor"] for s in coloured["styles"].values()}
     assert fills and fills <= set(SCHEMES["units"]) and legend
     # Outlines only: no fill colour, a visible outline; off: nothing visible.
