@@ -93,16 +93,18 @@ def test_unit_names_label_the_map_without_overlaps(page_of, server, demo_path): 
         _check_labels(labels, _names(demo_path, code if len(code) < 17 else code[:14]))
         if len(code) == 17:
             break
+        if len(code) == 14:
+            # Zooming in makes room: more labels show, still apart. (At the grid: a
+            # building is framed at the closest zoom already.)
+            before = len(labels)
+            page.locator(".leaflet-control-zoom-in").click()
+            page.wait_for_timeout(800)
+            after = _labels(page)
+            _check_labels(after, _names(demo_path, code))
+            assert len(after) >= before
         code = _first_unit(page)
         page.locator(f"path.gm-unit-{code}").dispatch_event("click")
         _wait_view(page, code)
-    # Zooming in makes room: more labels show, still apart.
-    before = len(_labels(page))
-    page.locator(".leaflet-control-zoom-in").click()
-    page.wait_for_timeout(800)
-    after = _labels(page)
-    _check_labels(after, _names(demo_path, code[:14]))
-    assert len(after) >= before
 
 
 def _legend_of(page, name: str) -> str:
