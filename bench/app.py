@@ -1,4 +1,4 @@
-"""Benchmark: the dashboard's speed and memory on the 北湖区 demo (issue #6).
+"""Benchmark: the dashboard's speed, memory and bytes on the 北湖区 demo (issues #6, #11).
 
 Runs the real server (``gridmap serve STORE --production``: waitress, in a
 child process, warmed as it is for users) and measures, in one run:
@@ -23,10 +23,22 @@ child process, warmed as it is for users) and measures, in one run:
   (VmRSS after start), and its peak (VmHWM) after everything above. Target:
   ≤ 1 GB.
 
+* **bytes on the wire** (issue #11) — in headless Chromium, from the DevTools
+  protocol (compressed bodies and headers): a cold grid view (empty cache),
+  each layer toggle at each level (one after another, each on top of those on),
+  what a closed case makes the page fetch with the heatmap on, and on
+  Chromium's emulated slow link (400 kbit/s, 400 ms round trip) the seconds until
+  a grid view is usable (breadcrumb, units, figures): cold, again with the
+  browser's cache warm (a supervisor's tablet opening the app again), and a
+  drill into a grid. Printed beside the same figures measured before #11
+  (``BEFORE``, commit 16eb301 on this machine). Budgets: a cold grid view
+  ≤ 500 kB, a toggle ≤ 300 kB, a grid view usable ≤ 5 s on the slow link (the
+  warm-cache figure: a cold first visit cannot be, see the issue note).
+
 No peer is named for these targets, so none is run. Exit status 1 if a target
 is missed.
 
-Run: ``./dev.sh bench app [--store DEMO.gpkg] [--drills 100] [--paints 5]``;
+Run: ``./dev.sh bench app [--store DEMO.gpkg] [--drills 100] [--paints 5] [--only speed|bytes]``;
 without ``--store`` the 北湖区 demo is built into a temporary folder first.
 """
 
