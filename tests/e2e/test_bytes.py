@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import pytest
 from test_dashboard import (  # noqa: F401
     TIMEOUT_MS,
     _crumbs,
     _first_unit,
+    _live_copy,
     _serving,
     _wait_legend,
     _wait_numbers,
@@ -169,13 +169,8 @@ def test_a_data_change_resends_only_what_changed(page_of, demo_path, tmp_path): 
     """A case closed while the heatmap is on: the figures update; the heatmap (the
     incidents' places and times did not move) and the party layer are not sent again."""
     from gridmap.cli import main
-    from gridmap.store import open_store
 
-    copy = tmp_path / "live.gpkg"
-    shutil.copy(demo_path, copy)
-    with open_store(copy) as store:
-        incidents = store.read("incidents", columns=["id", "step", "grid_code"])
-    case = incidents[incidents["step"] == "reported_back"].iloc[0]
+    copy, case = _live_copy(demo_path, tmp_path)
     district = str(case["grid_code"])[:6]
     with _serving(copy, tmp_path, env={"GRIDMAP_REFRESH_SECONDS": "1"}) as url:
         page = page_of(1920, 1080)

@@ -165,6 +165,21 @@ def _wait_numbers(page) -> None:
     page.wait_for_selector("[data-testid='number-residents']", timeout=TIMEOUT_MS)
 
 
+def _live_copy(demo_path: Path, folder: Path) -> tuple[Path, dict]:
+    """A copy of the demo a test may change, and one of its cases ready to close
+    (``id``, ``grid_code``: reported back, so `--to closed` is the next move)."""
+    import shutil
+
+    from gridmap.store import open_store
+
+    copy = folder / "live.gpkg"
+    shutil.copy(demo_path, copy)
+    with open_store(copy) as store:
+        incidents = store.read("incidents", columns=["id", "step", "grid_code"])
+    case = incidents[incidents["step"] == "reported_back"].iloc[0]
+    return copy, {"id": case["id"], "grid_code": case["grid_code"]}
+
+
 def _first_unit(page) -> str:
     """The code of the first drawn unit (from its path's class)."""
     cls = page.locator("path.gm-unit").first.get_attribute("class")
@@ -466,16 +481,9 @@ def test_amap_basemap_shifts_the_layers(page_of, demo_path, tmp_path):
 
 def test_an_open_page_shows_new_data(page_of, demo_path, tmp_path):
     """A wall display left open: a case closed meanwhile (another process) shows by itself."""
-    import shutil
-
     from gridmap.cli import main
-    from gridmap.store import open_store
 
-    copy = tmp_path / "live.gpkg"
-    shutil.copy(demo_path, copy)
-    with open_store(copy) as store:
-        incidents = store.read("incidents", columns=["id", "step", "grid_code"])
-    case = incidents[incidents["step"] == "reported_back"].iloc[0]
+    copy, case = _live_copy(demo_path, tmp_path)
     grid = str(case["grid_code"])
     with _serving(copy, tmp_path, env={"GRIDMAP_REFRESH_SECONDS": "1"}) as url:
         page = page_of()

@@ -13,7 +13,6 @@ catches up by itself. The console errors of the deliberately failed requests
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
@@ -21,6 +20,7 @@ from test_dashboard import (  # noqa: F401
     TIMEOUT_MS,
     _crumbs,
     _first_unit,
+    _live_copy,
     _serving,
     _wait_legend,
     _wait_numbers,
@@ -230,13 +230,8 @@ def test_a_wall_display_catches_up_after_an_outage(page_of, demo_path, tmp_path,
     figures show within seconds (not at the next refresh tick: 120 s is longer
     than the test)."""
     from gridmap.cli import main
-    from gridmap.store import open_store
 
-    copy = tmp_path / "live.gpkg"
-    shutil.copy(demo_path, copy)
-    with open_store(copy) as store:
-        incidents = store.read("incidents", columns=["id", "step", "grid_code"])
-    case = incidents[incidents["step"] == "reported_back"].iloc[0]
+    copy, case = _live_copy(demo_path, tmp_path)
     grid = str(case["grid_code"])
     with _serving(copy, tmp_path, env={"GRIDMAP_REFRESH_SECONDS": refresh}) as url:
         page = page_of(1920, 1080)
