@@ -297,3 +297,17 @@ def test_the_ping_and_the_offline_script_are_served(client):
     script = client.get("/assets/offline.js")
     assert "gm-reconnect" in script.get_data(as_text=True)
     script.close()  # a streamed file: closed here, not by the garbage collector
+
+
+def test_the_first_html_is_titled_in_the_urls_language(client):
+    """The page Dash sends first (before any script) names itself in ``?lang``'s language."""
+    import re
+
+    def title(url: str) -> str:
+        return re.search(r"<title>(.*?)</title>", client.get(url).get_data(as_text=True)).group(1)
+
+    # This client's server speaks English by default (create_app(lang="en")).
+    assert title("/") == "Grid governance map"
+    assert title("/?lang=zh&unit=431002") == "网格化治理地图"
+    assert title("/?lang=en") == "Grid governance map"
+    assert title("/?lang=xx") == "Grid governance map"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import dash
@@ -70,7 +70,7 @@ def create_app(
     # flask-compress wraps their file in a generator and never closes it, so
     # every such request leaked a file handle until garbage collection.
     server.config["COMPRESS_STREAMS"] = False
-    app = dash.Dash(
+    app = _dash_class()(
         "gridmap.app",
         server=server,
         compress=True,
@@ -177,6 +177,29 @@ def _serve_geometry(app: dash.Dash, address: str, offset: str | None) -> None:
         return geojson(body)
 
     app.server.config["GRIDMAP_PATH_PREFIX"] = app.config.requests_pathname_prefix
+
+
+def _dash_class() -> type[dash.Dash]:
+    """Dash, whose first HTML has its title in the language the URL asks for.
+
+    Dash writes ``app.title`` (the server's language) into the page it sends
+    first and the page's own title only once the layout has rendered: a link
+    preview, a bookmark or a slow connection saw ``?lang=en`` titled in Chinese.
+    (Defined on call: dash is imported only when an app is made.)
+    """
+    import dash
+    import flask
+
+    from gridmap.i18n import LANGS, t
+
+    class Dash(dash.Dash):
+        def interpolate_index(self, **kwargs: Any) -> str:
+            lang = flask.request.args.get("lang") if flask.has_request_context() else None
+            if lang in LANGS:
+                kwargs["title"] = t("app.title", lang)
+            return super().interpolate_index(**kwargs)
+
+    return Dash
 
 
 #: Compressed copies of the JavaScript packages kept (one per file and encoding).
