@@ -13,6 +13,8 @@ measure re-sends :func:`unit_styles` only, never the polygons.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -560,7 +562,8 @@ def overlays(
     -------
     dict
         ``overlays``: a list of ``{id, kind, data, legend}`` (styles in the
-        features' properties); ``note``: why the group is empty, or ``None``.
+        features' properties); ``note``: why the group is empty, or ``None``;
+        ``digest``: a hash of both, to tell whether a page has this group already.
     """
     options = MapOptions(
         facility_type=facility_type,
@@ -573,10 +576,14 @@ def overlays(
 
     def make() -> dict[str, Any]:
         layer_group = build_layers(src, code, options, groups=(group,)).groups[group]
-        return {
+        out = {
             "overlays": [_overlay(spec, src.offset) for spec in layer_group.specs],
             "note": layer_group.note,
         }
+        # Computed once with the group (it is cached), not on every callback that
+        # compares it with what the page has.
+        out["digest"] = hashlib.sha1(json.dumps(out, sort_keys=True).encode()).hexdigest()
+        return out
 
     return src.cached(key, make)
 

@@ -9,7 +9,6 @@ button all work. The callbacks below are thin: each calls one helper of
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -870,7 +869,7 @@ def _show(group: dict, sent: str | None) -> tuple:
     digest it was given last): a data change or a refresh re-sends only the
     layers whose content changed, and a layer's megabytes are never sent twice.
     """
-    digest = hashlib.sha1(json.dumps(group, sort_keys=True, default=str).encode()).hexdigest()
+    digest = group["digest"]
     if digest == sent:
         return no_update, no_update, no_update
     if group["note"]:
