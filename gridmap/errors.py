@@ -25,6 +25,8 @@ __all__ = [
     "StoreBusyError",
     "ConflictError",
     "UnknownLayerError",
+    "AccessError",
+    "AuthError",
 ]
 
 
@@ -174,6 +176,17 @@ class ConflictError(StoreError):
     def __init__(self, what: str, current_version: int | None = None, hint: str | None = None):
         self.current_version = current_version
         super().__init__(what, hint or "reload it and try again")
+
+
+class AccessError(GridmapError):
+    """A user acting outside their rights: a unit not in their area, a move their role may not make.
+
+    The app answers it with HTTP 403 ("not in your area"); the CLI exits with status 2.
+    """
+
+
+class AuthError(GridmapError):
+    """A sign-in that failed (unknown name, wrong password, disabled or locked account)."""
 
 
 class UnknownLayerError(GridmapError, KeyError):

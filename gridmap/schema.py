@@ -309,6 +309,10 @@ LAYERS: dict[str, Layer] = {
                 _t("whistle_department"),
                 _d("whistle_deadline"),
                 _d("updated_at"),
+                # Personal data (PIPL): shown unmasked only to the roles that need
+                # them (gridmap.privacy); schema version 0002.
+                _t("reporter_name"),
+                _t("reporter_phone"),
             ),
             "Point",
             key="id",

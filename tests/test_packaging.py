@@ -37,6 +37,8 @@ def test_wheel_carries_both_packages_data_and_assets(wheel):
         "gridmap/migrations/env.py",
         "gridmap/migrations/versions/0001_initial.py",
         "gridmap/migrations/versions/0001_initial.sql",
+        "gridmap/migrations/versions/0002_accounts.py",
+        "gridmap/migrations/versions/0002_accounts.sql",
         "layers/__init__.py",
         "gridmap/data/cn_districts.geojson",
         "gridmap/data/cn_streets.csv",

@@ -762,21 +762,33 @@ def _old_schema(postgis, url: str) -> str:
 
 
 def test_older_schema_version_says_to_run_db_upgrade(
-    capsys: pytest.CaptureFixture[str], postgis_url: str, monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], postgis_url: str
 ) -> None:
-    """`gridmap info` names the version found and needed, and the command, password masked.
-
-    The database is at this gridmap's newest version, 0001; the test plays a newer
-    gridmap whose migrations end at 0002, for which 0001 is an older schema.
+    """A database at schema 0001 (before accounts): `gridmap info` names the version found
+    and needed and the command, password masked; `gridmap db upgrade` brings it to the
+    newest version keeping its rows.
     """
-    upgrade(postgis_url)
+    from alembic import command
+    from alembic.config import Config
+
+    engine = sa.create_engine(postgis_store._engine_url(postgis_url))
+    with engine.begin() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", "gridmap:migrations")
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.exec_driver_sql("INSERT INTO districts (code, name) VALUES ('431002', '北湖区')")
+    engine.dispose()
     url = postgis_url.replace("://gridmap@", "://gridmap:s3cret@")
-    monkeypatch.setattr(postgis_store, "HEAD_REVISION", "0002")
-    monkeypatch.setattr(postgis_store, "_known_revisions", lambda: frozenset({"0001", "0002"}))
     rc, _, err = run(capsys, "info", url)
-    line = one_line_error(rc, err, "version 0001", "needs version 0002", "gridmap db upgrade")
+    line = one_line_error(rc, err, "version 0001", f"needs version {HEAD_REVISION}", "db upgrade")
     assert "s3cret" not in line
     assert line.count(":***@") == 2  # in the address and in the command to run
+    assert upgrade(postgis_url) == ("0001", HEAD_REVISION)
+    with PostGISStore(postgis_url) as st:
+        assert st.count("districts") == 1
+        assert "reporter_phone" in st.read("incidents").columns
+        assert st.users() == []
 
 
 def test_unknown_schema_version_says_it_is_newer(

@@ -267,6 +267,33 @@ def _nearest_building(places: Places, grid: np.ndarray, pts: np.ndarray) -> np.n
     return out
 
 
+_SURNAMES = np.array(list("王李张刘陈杨黄赵周吴徐孙胡朱高林何郭马罗"), dtype=object)
+_GIVEN = np.array(list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华"), dtype=object)
+_MOBILE_PREFIXES = np.array(["133", "138", "139", "150", "152", "158", "177", "186", "189", "199"])
+
+
+def _reporters(source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic reporters' names and mobile numbers for residents' and hotline cases.
+
+    Made-up people (the demo is synthetic): a surname and one or two given
+    characters, an 11-digit mobile number. Cases found on patrol, by camera or
+    from a higher level have none. A generator of its own keeps the rest of the
+    demo's random draws as they were.
+    """
+    n = len(source)
+    rng = np.random.default_rng(20250301 + n)
+    has = np.isin(source, ["resident", "hotline_12345"])
+    given = _GIVEN[rng.integers(0, len(_GIVEN), n)]
+    two = rng.random(n) < 0.6
+    given[two] = given[two] + _GIVEN[rng.integers(0, len(_GIVEN), int(two.sum()))]
+    names = _SURNAMES[rng.integers(0, len(_SURNAMES), n)] + given
+    digits = rng.integers(0, 10**8, n)
+    phones = _MOBILE_PREFIXES[rng.integers(0, len(_MOBILE_PREFIXES), n)].astype(object) + np.array(
+        [f"{d:08d}" for d in digits], dtype=object
+    )
+    return np.where(has, names, None), np.where(has, phones, None)
+
+
 def _lognormal_ms(median_h: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """Durations in ms, log-normal around ``median_h`` hours, at least one minute."""
     h = median_h * np.exp(sigma * rng.standard_normal(len(median_h)))
@@ -486,13 +513,20 @@ def build_incidents(
 
     year = int(np.datetime64(int(start_ms), "ms").astype("datetime64[Y]").astype(int)) + 1970
     ids = np.array([f"E{year}{i + 1:06d}" for i in range(n)], dtype=object)
+    source_ids = np.array(INCIDENT_SOURCES, dtype=object)[source]
+    reporter_name, reporter_phone = _reporters(source_ids)
+    description = places.grid_name[grid] + "：" + subcat
+    # A hotline case's text carries the caller's number, as 12345 tickets do:
+    # gridmap.privacy masks it for the roles that must not see it.
+    hotline = source_ids == "hotline_12345"
+    description[hotline] = description[hotline] + "（来电号码 " + reporter_phone[hotline] + "）"
     incidents = pd.DataFrame(
         {
             "id": ids,
             "category": cats[cat],
             "subcategory": subcat,
-            "source": np.array(INCIDENT_SOURCES, dtype=object)[source],
-            "description": places.grid_name[grid] + "：" + subcat,
+            "source": source_ids,
+            "description": description,
             "step": step,
             "grid_code": places.grid_code[grid],
             "building_code": building,
@@ -510,6 +544,8 @@ def build_incidents(
             "whistle_department": whistle_dept,
             "whistle_deadline": whistle_deadline,
             "updated_at": t[last],
+            "reporter_name": reporter_name,
+            "reporter_phone": reporter_phone,
             "x": x,
             "y": y,
         }

@@ -46,6 +46,7 @@ from gridmap.incidents.workflow import (
     Move,
     TransitionError,
     move,
+    move_of,
     transfer,
     whistle,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "Move",
     "MOVE_TABLE",
     "MOVES",
+    "move_of",
     "WHISTLE_STEPS",
     "DEADLINE_HOURS",
     "WHISTLE_HOURS",

@@ -50,6 +50,7 @@ __all__ = [
     "OPEN_STEPS",
     "Move",
     "MOVE_TABLE",
+    "move_of",
     "MOVES",
     "WHISTLE_STEPS",
     "DEADLINE_HOURS",
@@ -85,37 +86,43 @@ class Move:
     to_step
         The step it is at after the move; a whistle stays where it is (it sets
         a flag, not a step).
-
-    Notes
-    -----
-    Who may make a move (the grid worker collects, the command centre
-    dispatches …) belongs here too, as a further field of the row, so the
-    state machine and the rights on it stay one table.
+    roles
+        The roles (:data:`gridmap.accounts.ROLES`) that may make it; the admin
+        may make every move. The state machine and the rights on it are one
+        table, read by the CLI (``--actor``) and the app alike.
     """
 
     name: str
     from_step: str
     to_step: str
+    roles: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "roles", frozenset(self.roles) | {"admin"})
 
 
 #: Every move the closed loop allows, one row each (docs/domain.md#incident-loop). The
 #: order of the rows is the order moves are listed in messages.
 MOVE_TABLE: tuple[Move, ...] = (
-    Move("register", "collected", "registered"),
-    Move("void", "collected", "voided"),
-    Move("dispatch", "registered", "dispatched"),
-    Move("accept", "dispatched", "handling"),
+    # 受理派遣 registers a collected case, or voids one that is not a case.
+    Move("register", "collected", "registered", {"dispatcher"}),
+    Move("void", "collected", "voided", {"dispatcher"}),
+    Move("dispatch", "registered", "dispatched", {"dispatcher"}),
+    # The department the case was dispatched to takes it on and reports back.
+    Move("accept", "dispatched", "handling", {"department"}),
     # A transfer passes the case to another department; the clock runs on.
-    Move("transfer", "dispatched", "dispatched"),
-    Move("report_back", "handling", "reported_back"),
-    Move("transfer", "handling", "dispatched"),
-    Move("close", "reported_back", "closed"),
-    # Sent back by the on-site check.
-    Move("rework", "reported_back", "handling"),
-    Move("evaluate", "closed", "evaluated"),
-    Move("whistle", "registered", "registered"),
-    Move("whistle", "dispatched", "dispatched"),
-    Move("whistle", "handling", "handling"),
+    Move("transfer", "dispatched", "dispatched", {"dispatcher"}),
+    Move("report_back", "handling", "reported_back", {"department"}),
+    Move("transfer", "handling", "dispatched", {"dispatcher"}),
+    # The grid supervisor verifies on site (核查) and closes the case, or sends it back.
+    Move("close", "reported_back", "closed", {"supervisor"}),
+    Move("rework", "reported_back", "handling", {"supervisor"}),
+    # The return visit (回访) records the resident's satisfaction.
+    Move("evaluate", "closed", "evaluated", {"dispatcher"}),
+    # 吹哨报到: the command centre or the dispatcher calls a department in.
+    Move("whistle", "registered", "registered", {"commander", "dispatcher"}),
+    Move("whistle", "dispatched", "dispatched", {"commander", "dispatcher"}),
+    Move("whistle", "handling", "handling", {"commander", "dispatcher"}),
 )
 
 #: The moves between steps (every row but the whistles) by the two steps.
@@ -127,6 +134,11 @@ _STEP_MOVES: dict[tuple[str, str], Move] = {
 MOVES: dict[str, tuple[str, ...]] = {
     step: tuple(to for frm, to in _STEP_MOVES if frm == step) for step in STEPS
 }
+
+
+def move_of(from_step: str, to_step: str) -> Move | None:
+    """The row of :data:`MOVE_TABLE` that goes from ``from_step`` to ``to_step`` (not a whistle)."""
+    return _STEP_MOVES.get((from_step, to_step))
 
 
 def _starts_of(name: str) -> tuple[str, ...]:

@@ -9,7 +9,10 @@ lands or none of it does.
 from __future__ import annotations
 
 import abc
+import contextlib
+import secrets
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,8 +21,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridmap.accounts import Account
+from gridmap.audit import RETENTION_DAYS, AuditEntry, Broken, iso_utc, prune_limit
 from gridmap.errors import ConflictError, InputError
 from gridmap.schema import LAYERS, LEVEL_LAYERS, Layer, layer
+from gridmap.store import accounts as sql_accounts
+from gridmap.store.accounts import Cursor
 
 __all__ = [
     "DTYPES",
@@ -270,6 +277,7 @@ class Store(abc.ABC):
         mode: str = "append",
         metadata: Iterable[Mapping[str, object]] | None = None,
         progress: Callable[[str, int], None] | None = None,
+        audit: AuditEntry | None = None,
     ) -> None:
         """Write layers in one transaction: all of it lands, or none of it.
 
@@ -286,6 +294,9 @@ class Store(abc.ABC):
         progress
             Called as ``progress(layer, rows)`` after each layer is written
             (the rows are not committed until the whole write is).
+        audit
+            The audit row recording the write (an import), appended in the same
+            transaction: both land or neither does.
 
         Raises
         ------
@@ -302,6 +313,7 @@ class Store(abc.ABC):
         events: Iterable[Mapping[str, object]],
         *,
         expected_version: int,
+        audit: AuditEntry | None = None,
     ) -> None:
         """Save an incident's move: its new row and the events, in one transaction.
 
@@ -320,6 +332,8 @@ class Store(abc.ABC):
             The ``incident_events`` rows the move adds.
         expected_version
             The version the caller read.
+        audit
+            The audit row recording the move, appended in the same transaction.
 
         Raises
         ------
@@ -342,6 +356,117 @@ class Store(abc.ABC):
         if metadata is not None:
             full["metadata"] = empty_frame("metadata")
         self.write(full, mode="replace", metadata=metadata, progress=progress)
+
+    # -- accounts, tokens and the audit log (gridmap/store/accounts.py) --
+    def _accounts(self, *, write: bool) -> contextlib.AbstractContextManager[Cursor]:
+        """A cursor on the account tables in one transaction (the write lock if ``write``)."""
+        raise NotImplementedError
+
+    def user(self, name: str) -> Account | None:
+        """The account named ``name``, or None."""
+        with self._accounts(write=False) as cur:
+            return sql_accounts.get_user(cur, name)
+
+    def users(self) -> list[Account]:
+        """Every account, by name."""
+        with self._accounts(write=False) as cur:
+            return sql_accounts.list_users(cur)
+
+    def add_user(self, account: Account, *, audit: AuditEntry) -> None:
+        """Add an account and its audit row, in one transaction."""
+        with self._accounts(write=True) as cur:
+            sql_accounts.insert_user(cur, account)
+            sql_accounts.append_audit(cur, audit)
+
+    def change_user(
+        self, name: str, changes: Mapping[str, object], *, audit: AuditEntry | None
+    ) -> None:
+        """Change an account's columns (and write ``audit``, if given, in the same transaction).
+
+        Only the sign-in counters (``failed_attempts``, ``locked_until``) change
+        without a row of their own: their sign-in writes ``sign_in`` or
+        ``sign_in_failed``.
+        """
+        with self._accounts(write=True) as cur:
+            sql_accounts.update_user(cur, name, changes)
+            if audit is not None:
+                sql_accounts.append_audit(cur, audit)
+
+    def add_token(self, name: str, digest: str, scope: Iterable[str], *, audit: AuditEntry) -> None:
+        """Add a wall token (its SHA-256) and its audit row."""
+        with self._accounts(write=True) as cur:
+            sql_accounts.insert_token(cur, name, digest, scope)
+            sql_accounts.append_audit(cur, audit)
+
+    def revoke_token(self, name: str, *, audit: AuditEntry) -> None:
+        """Revoke a wall token and write its audit row."""
+        with self._accounts(write=True) as cur:
+            sql_accounts.revoke_token(cur, name)
+            sql_accounts.append_audit(cur, audit)
+
+    def token(self, digest: str) -> dict | None:
+        """The live wall token with this SHA-256 (``name``, ``scope``), or None."""
+        with self._accounts(write=False) as cur:
+            return sql_accounts.find_token(cur, digest)
+
+    def tokens(self) -> list[dict]:
+        """Every wall token: name, scope, created_at, revoked_at (never the hash)."""
+        with self._accounts(write=False) as cur:
+            return sql_accounts.list_tokens(cur)
+
+    def audit(self, entry: AuditEntry) -> None:
+        """Append one audit row on its own (a sign-in, an export, a view of personal data)."""
+        with self._accounts(write=True) as cur:
+            sql_accounts.append_audit(cur, entry)
+
+    def audit_log(
+        self, *, since: str | None = None, user: str | None = None, action: str | None = None
+    ) -> list[dict]:
+        """Audit rows, oldest first: ``id``, ``at``, ``user``, ``role``, ``address``,
+        ``action``, ``target``, ``detail`` (JSON text)."""
+        with self._accounts(write=False) as cur:
+            return sql_accounts.audit_rows(cur, since=since, user=user, action=action)
+
+    def verify_audit(self) -> tuple[Broken | None, int, tuple[int, str]]:
+        """Check the audit chain: the first broken row (or None), the rows checked, the head."""
+        with self._accounts(write=False) as cur:
+            return sql_accounts.verify_audit(cur)
+
+    def prune_audit(self, before: datetime, *, audit: AuditEntry) -> int:
+        """Remove audit rows older than ``before``; refused within the retention period.
+
+        Raises
+        ------
+        gridmap.errors.InputError
+            If ``before`` is later than now − :data:`gridmap.audit.RETENTION_DAYS` days.
+        """
+        limit = prune_limit()
+        if before > limit:
+            raise InputError(
+                f"audit rows younger than {RETENTION_DAYS} days are kept: "
+                f"{iso_utc(before)} is after {iso_utc(limit)}",
+                field="--prune-before",
+                hint=f"prune only before {limit.date().isoformat()} (the law asks for six months)",
+            )
+        with self._accounts(write=True) as cur:
+            n = sql_accounts.prune_audit(cur, iso_utc(before))
+            sql_accounts.append_audit(
+                cur, replace(audit, detail={**dict(audit.detail), "removed": n})
+            )
+        return n
+
+    def secret_key(self) -> str:
+        """The app's session secret kept in the store, made on first use (64 hex digits)."""
+        with self._accounts(write=False) as cur:
+            found = sql_accounts.get_setting(cur, "secret_key")
+        if found:
+            return found
+        with self._accounts(write=True) as cur:
+            found = sql_accounts.get_setting(cur, "secret_key")
+            if not found:
+                found = secrets.token_hex(32)
+                sql_accounts.set_setting(cur, "secret_key", found)
+        return found
 
     @abc.abstractmethod
     def version(self) -> str:

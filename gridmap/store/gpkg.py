@@ -24,9 +24,12 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from gridmap.audit import AuditEntry
 from gridmap.errors import InputError, StoreBusyError, StoreError
 from gridmap.io.atomic import atomic_new_path
 from gridmap.schema import LAYERS, layer
+from gridmap.store import accounts as sql_accounts
+from gridmap.store.accounts import Cursor
 from gridmap.store.base import (
     Store,
     as_multi,
@@ -76,6 +79,7 @@ class GeoPackageStore(Store):
                 )
             _create(self.path)
         self._check()
+        self._upgrade()
 
     # -- opening --------------------------------------------------------
     def _check(self) -> None:
@@ -98,6 +102,52 @@ class GeoPackageStore(Store):
                 + ", ".join(missing),
                 "import its data into a new store with `gridmap import NEW.gpkg FILE --layer NAME`",
             )
+
+    def _upgrade(self) -> None:
+        """Bring a store made by an older gridmap to schema version 0002, in place.
+
+        0002 adds the account tables (:mod:`gridmap.store.accounts`) and the
+        incidents' reporter columns. Nothing is removed or rewritten.
+        """
+        with self._connection() as con:
+            have = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            cols = {r[1] for r in con.execute('PRAGMA table_info("incidents")')}
+            if "gridmap_settings" in have and "reporter_phone" in cols:
+                return
+            try:
+                _begin(con, self)
+            except StoreError as exc:
+                raise StoreError(
+                    f"{self.path} was made by an older gridmap and needs an upgrade, "
+                    f"which failed: {exc.what}",
+                    "open it once with write access (the upgrade adds tables and columns)",
+                ) from None
+            try:
+                _add_accounts(con)
+                for col in ("reporter_name", "reporter_phone"):
+                    if col not in cols:
+                        con.execute(f'ALTER TABLE "incidents" ADD COLUMN "{col}" TEXT')
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
+
+    @contextlib.contextmanager
+    def _accounts(self, *, write: bool) -> Iterator[Cursor]:
+        with self._connection() as con:
+            cur = Cursor(con.cursor())
+            if not write:
+                yield cur
+                return
+            _begin(con, self)
+            try:
+                yield cur
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -163,6 +213,7 @@ class GeoPackageStore(Store):
         mode: str = "append",
         metadata: Iterable[Mapping[str, object]] | None = None,
         progress: Callable[[str, int], None] | None = None,
+        audit: AuditEntry | None = None,
     ) -> None:
         if mode not in ("append", "replace"):
             raise ValueError(f"mode must be 'append' or 'replace', not {mode!r}")
@@ -190,6 +241,10 @@ class GeoPackageStore(Store):
                     )
                     _insert(con, "metadata", cols, rows)
                     _touch_contents(con, "metadata")
+                cur = Cursor(con.cursor())
+                sql_accounts.bump_data_version(cur)
+                if audit is not None:
+                    sql_accounts.append_audit(cur, audit)
                 con.execute("COMMIT")
             except sqlite3.IntegrityError as exc:
                 con.execute("ROLLBACK")
@@ -204,6 +259,7 @@ class GeoPackageStore(Store):
         events: Iterable[Mapping[str, object]],
         *,
         expected_version: int,
+        audit: AuditEntry | None = None,
     ) -> None:
         cols, values = incident_update(row, bool_as_int=True)
         _, event_rows = _rows(
@@ -225,6 +281,10 @@ class GeoPackageStore(Store):
                     ).fetchone()
                     raise conflict_error(row["id"], expected_version, found[0] if found else None)
                 _insert(con, "incident_events", event_cols, event_rows)
+                cur = Cursor(con.cursor())
+                sql_accounts.bump_data_version(cur)
+                if audit is not None:
+                    sql_accounts.append_audit(cur, audit)
                 con.execute("COMMIT")
             except BaseException:
                 if con.in_transaction:
@@ -232,13 +292,17 @@ class GeoPackageStore(Store):
                 raise
 
     def version(self) -> str:
-        # Every write is one SQLite transaction in rollback-journal mode, and each
-        # commit increments the file change counter in the database header
-        # (bytes 24-27): exact, where a modification time can tie.
-        with open(self.path, "rb") as f:
-            f.seek(24)
-            counter = int.from_bytes(f.read(4), "big")
-        return f"{counter}:{os.stat(self.path).st_size}"
+        # gridmap's own data writes count themselves in gridmap_settings (in
+        # their transaction); an edit by another program (QGIS, ogr2ogr) moves
+        # gpkg_contents.last_change, which GDAL keeps. Account and audit rows
+        # change neither: a sign-in must not make every open page re-read the
+        # layers (the file's change counter, used before, moved on every write).
+        with self._connection() as con:
+            row = con.execute(
+                'SELECT (SELECT "value" FROM gridmap_settings WHERE "key" = \'data_version\'), '
+                "(SELECT max(last_change) FROM gpkg_contents)"
+            ).fetchone()
+        return f"{row[0] or 0}:{row[1] or ''}"
 
     def close(self) -> None:
         # Connections are opened per operation; nothing is held between calls.
@@ -287,9 +351,32 @@ def _build_empty(tmp: Path) -> None:
                 con.execute(f'CREATE UNIQUE INDEX "uq_{name}_{lay.key}" ON "{name}"("{lay.key}")')
             for col in lay.indexes:
                 con.execute(f'CREATE INDEX "ix_{name}_{col}" ON "{name}"("{col}")')
+        _add_accounts(con)
         con.execute("COMMIT")
     finally:
         con.close()
+
+
+def _add_accounts(con: sqlite3.Connection) -> None:
+    """Create the account tables (if absent) and record the schema version.
+
+    Runs in ``con``'s open transaction.
+    """
+    for statement in _statements(sql_accounts.SQLITE_DDL):
+        con.execute(statement)
+    sql_accounts.set_setting(Cursor(con.cursor()), "schema_version", sql_accounts.SCHEMA_VERSION)
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a DDL script (``executescript`` would commit the transaction)."""
+    out, buf = [], []
+    for line in script.strip().splitlines():
+        buf.append(line)
+        text = "\n".join(buf).strip()
+        if text.endswith(";") and sqlite3.complete_statement(text):
+            out.append(text)
+            buf = []
+    return out
 
 
 # -- transactions and rows ------------------------------------------------

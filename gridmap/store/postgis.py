@@ -15,8 +15,9 @@ concurrent imports lose nothing and duplicate nothing.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
 
 import geopandas as gpd
@@ -25,8 +26,11 @@ import shapely
 import sqlalchemy as sa
 from geoalchemy2 import Geometry
 
+from gridmap.audit import AuditEntry
 from gridmap.errors import InputError, StoreError
 from gridmap.schema import LAYERS, layer
+from gridmap.store import accounts as sql_accounts
+from gridmap.store.accounts import Cursor
 from gridmap.store.base import (
     Store,
     as_multi,
@@ -41,7 +45,7 @@ from gridmap.store.base import (
 __all__ = ["HEAD_REVISION", "PostGISStore", "upgrade", "safe_url", "tables"]
 
 #: The schema version this gridmap expects (the newest migration).
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 _SA_TYPES = {
     "text": sa.Text,
@@ -267,6 +271,7 @@ class PostGISStore(Store):
         mode: str = "append",
         metadata: Iterable[Mapping[str, object]] | None = None,
         progress: Callable[[str, int], None] | None = None,
+        audit: AuditEntry | None = None,
     ) -> None:
         import psycopg
 
@@ -303,6 +308,8 @@ class PostGISStore(Store):
                             f"ON CONFLICT (layer) DO UPDATE SET {updates}",
                             rows,
                         )
+                    if audit is not None:
+                        sql_accounts.append_audit(_cursor(cur), audit)
         except sa.exc.OperationalError as exc:
             raise _connect_error(self.address, exc) from None
         except (sa.exc.IntegrityError, psycopg.errors.IntegrityError) as exc:
@@ -314,6 +321,7 @@ class PostGISStore(Store):
         events: Iterable[Mapping[str, object]],
         *,
         expected_version: int,
+        audit: AuditEntry | None = None,
     ) -> None:
         import psycopg
 
@@ -340,6 +348,8 @@ class PostGISStore(Store):
                             row["id"], expected_version, found[0] if found else None
                         )
                     _copy(cur, "incident_events", event_cols, event_rows)
+                    if audit is not None:
+                        sql_accounts.append_audit(_cursor(cur), audit)
         except sa.exc.OperationalError as exc:
             raise _connect_error(self.address, exc) from None
         except (sa.exc.IntegrityError, psycopg.errors.IntegrityError) as exc:
@@ -349,24 +359,44 @@ class PostGISStore(Store):
         # Rows inserted, updated and deleted in the store's tables, from the
         # statistics PostgreSQL keeps anyway (no trigger, no extra table). Our
         # writers flush their counts at commit (pg_stat_force_next_flush);
-        # other writers' counts arrive when their session idles or ends.
+        # other writers' counts arrive when their session idles or ends. The
+        # account tables are left out: a sign-in or an audit row must not make
+        # every open page re-read the layers.
         try:
             with self.engine.connect() as conn:
                 changes = conn.execute(
                     sa.text(
                         "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0), count(*) "
-                        "FROM pg_stat_user_tables WHERE schemaname = current_schema()"
+                        "FROM pg_stat_user_tables WHERE schemaname = current_schema() "
+                        f"AND relname NOT IN ({_ACCOUNT_TABLES})"
                     )
                 ).one()
         except sa.exc.OperationalError as exc:
             raise _connect_error(self.address, exc) from None
         return f"{changes[0]}:{changes[1]}"
 
+    @contextlib.contextmanager
+    def _accounts(self, *, write: bool) -> Iterator[Cursor]:
+        try:
+            with self.engine.begin() as conn:
+                raw = conn.connection.driver_connection
+                with raw.cursor() as cur:
+                    yield _cursor(cur)
+        except sa.exc.OperationalError as exc:
+            raise _connect_error(self.address, exc) from None
+
     def close(self) -> None:
         self.engine.dispose()
 
 
 # -- helpers ----------------------------------------------------------------
+
+_ACCOUNT_TABLES = "'users', 'wall_tokens', 'audit_log', 'gridmap_settings'"
+
+
+def _cursor(cur) -> Cursor:
+    """A psycopg cursor as the account SQL's cursor (``%s`` placeholders)."""
+    return Cursor(cur, mark="%s", postgres=True)
 
 
 def _select_column(table: sa.Table, column) -> sa.ColumnElement:
