@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -54,6 +55,32 @@ def _shown(group: str, identifier: str, lang: str) -> str:
     ``clinic``), as it always has.
     """
     return identifier if lang == "en" else label(group, identifier, lang)
+
+
+_ACTOR_HELP = (
+    "The account that acts (its role is checked and the audit log names it) [default: the "
+    "local admin, recorded under the OS user's name]."
+)
+
+
+def _actor_option(func):
+    return click.option("--actor", default=None, metavar="USER", help=_ACTOR_HELP)(func)
+
+
+def _read_password(prompt_stdin: bool) -> str | None:
+    """One line of standard input, its newline stripped (``--password-stdin``), or None."""
+    if not prompt_stdin:
+        return None
+    line = sys.stdin.readline()
+    if line.endswith("\n"):
+        line = line[:-1]
+    if line.endswith("\r"):
+        line = line[:-1]
+    if not line:
+        raise InputError(
+            "--password-stdin read no password", field="--password-stdin", hint="pipe one line"
+        )
+    return line
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -147,6 +174,17 @@ def demo(
     counts = report.counts.items()
     click.echo("  " + sep.join(f"{_shown('layer', k, lang)} {v:,}" for k, v in counts))
     click.echo("  " + t("cli.demo.residents", lang).format(n=report.residents))
+    _say("cli.demo.accounts", lang)
+    for acc in report.accounts:
+        if "token" in acc:
+            click.echo("  " + t("cli.demo.wall", lang).format(token=acc["token"]))
+            continue
+        scope = ",".join(acc["scope"]) or t("cli.users.everywhere", lang)
+        dept = f" {acc['department']}" if acc["department"] else ""
+        click.echo(
+            f"  {_ljust(acc['name'], 11)} {acc['password']}  "
+            f"{label('role', acc['role'], lang)} [{scope}]{dept}"
+        )
     if not no_serve:
         _serve(out, host="127.0.0.1", port=8050, lang=_lang(ctx), production=False)
 
@@ -302,6 +340,7 @@ def _parse_map(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--synthetic", is_flag=True, help="Mark the imported data as synthetic in the metadata."
 )
+@_actor_option
 def import_(
     store: str,
     file: Path,
@@ -314,6 +353,7 @@ def import_(
     source_layer: str | None,
     licence: str,
     synthetic: bool,
+    actor: str | None,
 ) -> None:
     """Import FILE (GeoPackage, GeoJSON, Shapefile or .zip, CSV) into a layer of STORE.
 
@@ -322,12 +362,15 @@ def import_(
     """
     from gridmap.io import read_layer_file
     from gridmap.schema import layer as schema_layer
+    from gridmap.services.accounts import cli_actor, require_role
     from gridmap.store import open_store
 
     lay = schema_layer(layer_name)
     created = not Path(store).exists() and "://" not in store
     try:
         with open_store(store, create=True) as st:
+            who = cli_actor(st, actor)
+            require_role(who, (), "import layers")
             district = None
             if lay.geometry is not None and layer_name != "districts":
                 districts = st.read("districts")
@@ -352,7 +395,19 @@ def import_(
                 "synthetic": synthetic,
                 "note": "; ".join(notes)[:1000] or None,
             }
-            st.write({layer_name: frame}, mode="replace" if replace else "append", metadata=[meta])
+            entry = who.entry(
+                "import",
+                layer_name,
+                file=file.name,
+                rows=len(frame),
+                mode="replace" if replace else "append",
+            )
+            st.write(
+                {layer_name: frame},
+                mode="replace" if replace else "append",
+                metadata=[meta],
+                audit=entry,
+            )
     except BaseException:
         if created and Path(store).exists():
             Path(store).unlink()
@@ -438,6 +493,7 @@ def import_(
     metavar="LIST",
     help="With --html: the heatmap's incident categories, comma-separated [default: all].",
 )
+@_actor_option
 @click.pass_context
 def export(
     ctx: click.Context,
@@ -453,27 +509,44 @@ def export(
     minutes: float,
     months: str | None,
     categories: str | None,
+    actor: str | None,
 ) -> None:
     """Export a layer of STORE to a file QGIS and GDAL open, or a map to an HTML page.
 
     `--layer NAME --out FILE` writes a layer's rows; `--html FILE` writes a map of
     the district (or of `--unit CODE`) with the chosen `--layers`, in the language
     of `--lang`: the same layers, colours and legends as the dashboard shows for
-    the same unit and options. Both may be given at once.
+    the same unit and options. Both may be given at once. Reporters' names and phone
+    numbers (and numbers in descriptions) are masked unless the --actor's role needs
+    them; every export is recorded in the audit log.
     """
     store = _store_address(store)
+    from gridmap.services.accounts import cli_actor
     from gridmap.store import open_store
 
     if html_out is None and (layer_name is None or out is None):
         raise click.UsageError("give --layer NAME and --out FILE, or --html FILE (or both)")
     if (layer_name is None) != (out is None):
         raise click.UsageError("--layer and --out go together")
+    with open_store(store) as st:
+        who = cli_actor(st, actor)
     if layer_name is not None and out is not None:
         from gridmap.io import write_layer_file
+        from gridmap.services.accounts import masked_for
 
         with open_store(store) as st:
             frame = st.read(layer_name)
-        path = write_layer_file(frame, out, layer=layer_name, fmt=fmt)
+            shown_frame = masked_for(who, frame)
+            path = write_layer_file(shown_frame, out, layer=layer_name, fmt=fmt)
+            st.audit(
+                who.entry(
+                    "export",
+                    layer_name,
+                    file=Path(path).name,
+                    rows=len(frame),
+                    masked=shown_frame is not frame,
+                )
+            )
         lang = _lang(ctx)
         shown = _shown("layer", layer_name, lang)
         _say("cli.export.done", lang, n=len(frame), layer=shown, path=path)
@@ -512,6 +585,8 @@ def export(
             groups=drawn.groups,
         )
         size = html_out.stat().st_size
+        with open_store(store) as st:
+            st.audit(who.entry("export", unit or "", file=html_out.name, layers=groups))
         _say(
             "cli.export.html",
             _lang(ctx),
@@ -887,6 +962,7 @@ def incidents() -> None:
     default=None,
     help="Where to write the rejected rows [default: FILE.rejects.csv beside the file].",
 )
+@_actor_option
 def incidents_import(
     store: str,
     file: Path,
@@ -896,6 +972,7 @@ def incidents_import(
     tz: str,
     strict: bool,
     report: Path | None,
+    actor: str | None,
 ) -> None:
     """Import incidents from FILE (CSV or GeoJSON): good rows in, bad rows to a report.
 
@@ -907,9 +984,12 @@ def incidents_import(
     30 m) comes from the location.
     """
     from gridmap.ingest import read_incident_file, write_reject_report
+    from gridmap.services.accounts import cli_actor, require_role
     from gridmap.store import open_store
 
     with open_store(store) as st:
+        who = cli_actor(st, actor)
+        require_role(who, ("dispatcher",), "import incidents")
         districts = st.read("districts")
         result = read_incident_file(
             file,
@@ -934,6 +1014,13 @@ def incidents_import(
                         "synthetic": False,
                     }
                 ],
+                audit=who.entry(
+                    "import",
+                    "incidents",
+                    file=file.name,
+                    rows=len(result.good),
+                    rejected=int(result.rejects["row"].nunique()) if len(result.rejects) else 0,
+                ),
             )
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
@@ -950,7 +1037,13 @@ def incidents_import(
 @click.argument("store")
 @click.argument("incident_id")
 @click.option("--to", "to_step", default=None, help="The next step (e.g. dispatched, closed).")
-@click.option("--actor", default="gridmap", show_default=True, help="Who moves it.")
+@click.option(
+    "--actor",
+    default=None,
+    metavar="USER",
+    help="The account that moves it: its role must be allowed the move and the case be in its "
+    "area [default: the local admin, recorded under the OS user's name].",
+)
 @click.option("--note", default=None, help="A note kept with the event.")
 @click.option("--department", default=None, help="The department (when dispatching).")
 @click.option(
@@ -993,36 +1086,53 @@ def incidents_move(
     from datetime import UTC, datetime
 
     from gridmap import incidents as inc
+    from gridmap.accounts import authorize_move
+    from gridmap.services.accounts import cli_actor
     from gridmap.store import open_store
 
     chosen = [x for x in (to_step, transfer_to, whistle_to) if x]
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --to STEP, --transfer DEPT, --whistle DEPT")
     with open_store(store) as st:
+        who = cli_actor(st, actor)
         found = st.read("incidents", where={"id": incident_id})
         if found.empty:
             raise InputError(f"no incident has the id '{incident_id}'", field="id")
         row = found.drop(columns="geometry").iloc[0].to_dict()
         now = datetime.now(UTC)
         if transfer_to:
-            new, events = inc.transfer(row, department=transfer_to, actor=actor, at=now, note=note)
+            name = "transfer"
+            new, events = inc.transfer(
+                row, department=transfer_to, actor=who.name, at=now, note=note
+            )
         elif whistle_to:
+            name = "whistle"
             kwargs = {} if hours is None else {"hours": hours}
             new, events = inc.whistle(
-                row, department=whistle_to, actor=actor, at=now, note=note, **kwargs
+                row, department=whistle_to, actor=who.name, at=now, note=note, **kwargs
             )
         else:
             new, events = inc.move(
                 row,
                 to_step,
-                actor=actor,
+                actor=who.name,
                 at=now,
                 note=note,
                 department=department,
                 closed_level=closed_level,
                 satisfaction=satisfaction,
             )
-        st.move_incident(new, events, expected_version=int(row["version"]))
+            name = inc.move_of(str(row["step"]), to_step).name
+        # The rights are checked on the case as read (its grid, its department).
+        authorize_move(who.account, row, name)
+        entry = who.entry(
+            "incident_move",
+            incident_id,
+            move=name,
+            steps=[[e["from_step"], e["to_step"]] for e in events],
+            version=int(row["version"]) + 1,
+        )
+        st.move_incident(new, events, expected_version=int(row["version"]), audit=entry)
     lang = _lang()
     sep = "，" if lang == "zh" else ", "
     moves = sep.join(
@@ -1030,6 +1140,296 @@ def incidents_move(
         for e in events
     )
     _say("cli.incidents.moved", lang, id=incident_id, moves=moves, version=int(row["version"]) + 1)
+
+
+# -- users, wall tokens, audit ----------------------------------------------
+
+
+@cli.group()
+def users() -> None:
+    """Accounts of the dashboard: add, list, disable, change a password."""
+
+
+@users.command("add")
+@click.argument("store")
+@click.argument("name")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(
+        ["admin", "commander", "dispatcher", "department", "supervisor", "planner", "viewer"]
+    ),
+    help="What the user may do (README, Accounts and roles).",
+)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    metavar="CODE",
+    help="A unit the user works in: a grid, community, subdistrict or the district "
+    "(repeat for several) [default: the whole store].",
+)
+@click.option("--department", default=None, help="The department of a department account.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from one line of standard input."
+)
+@_actor_option
+def users_add(
+    store: str,
+    name: str,
+    role: str,
+    scopes: tuple[str, ...],
+    department: str | None,
+    password_stdin: bool,
+    actor: str | None,
+) -> None:
+    """Add the account NAME to STORE.
+
+    Without --password-stdin a password is generated and printed once.
+    """
+    from gridmap.services import accounts as svc
+    from gridmap.store import open_store
+
+    password = _read_password(password_stdin)
+    with open_store(store) as st:
+        who = svc.cli_actor(st, actor)
+        generated = svc.add_user(
+            st, who, name, role, scope=scopes, department=department, password=password
+        )
+    lang = _lang()
+    _say("cli.users.added", lang, name=name, role=label("role", role, lang))
+    if generated:
+        _say("cli.users.generated", lang, name=name)
+        click.echo(generated)
+
+
+@users.command("list")
+@click.argument("store")
+@click.option("--json", "as_json", is_flag=True, help="Print the accounts as JSON.")
+def users_list(store: str, as_json: bool) -> None:
+    """List the accounts of STORE (never their passwords)."""
+    from gridmap.store import open_store
+
+    with open_store(store) as st:
+        accounts = st.users()
+    rows = [
+        {
+            "name": a.name,
+            "role": a.role,
+            "scope": list(a.scope),
+            "department": a.department,
+            "disabled": a.disabled,
+            "locked_until": a.locked_until,
+            "created_at": a.created_at,
+        }
+        for a in accounts
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    lang = _lang()
+    if not rows:
+        _say("cli.users.none", lang)
+        return
+    heads = [
+        t(f"cli.users.col.{c}", lang) for c in ("name", "role", "scope", "department", "state")
+    ]
+    lines = [
+        [
+            r["name"],
+            label("role", r["role"], lang) if lang == "zh" else r["role"],
+            ",".join(r["scope"]) or t("cli.users.everywhere", lang),
+            r["department"] or "",
+            t("cli.users.disabled", lang) if r["disabled"] else "",
+        ]
+        for r in rows
+    ]
+    widths = [max(_width(x) for x in col) for col in zip(heads, *lines, strict=True)]
+    for line in [heads, *lines]:
+        click.echo("  ".join(_ljust(x, w) for x, w in zip(line, widths, strict=True)).rstrip())
+
+
+@users.command("disable")
+@click.argument("store")
+@click.argument("name")
+@_actor_option
+def users_disable(store: str, name: str, actor: str | None) -> None:
+    """Disable the account NAME: it can no longer sign in or act (its history stays)."""
+    from gridmap.services import accounts as svc
+    from gridmap.store import open_store
+
+    with open_store(store) as st:
+        svc.disable_user(st, svc.cli_actor(st, actor), name)
+    _say("cli.users.disabled_done", _lang(), name=name)
+
+
+@users.command("passwd")
+@click.argument("store")
+@click.argument("name")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    required=True,
+    help="Read the new password from one line of standard input.",
+)
+@_actor_option
+def users_passwd(store: str, name: str, password_stdin: bool, actor: str | None) -> None:
+    """Set the password of the account NAME (and lift a lockout)."""
+    from gridmap.services import accounts as svc
+    from gridmap.store import open_store
+
+    password = _read_password(password_stdin)
+    with open_store(store) as st:
+        svc.set_password(st, svc.cli_actor(st, actor), name, password)
+    _say("cli.users.passwd", _lang(), name=name)
+
+
+@cli.group("wall-token")
+def wall_token() -> None:
+    """Tokens that open a read-only wall display without a password."""
+
+
+@wall_token.command("create")
+@click.argument("store")
+@click.argument("name")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    metavar="CODE",
+    help="The unit the wall shows (repeatable) [default: the whole district].",
+)
+@_actor_option
+def wall_token_create(store: str, name: str, scopes: tuple[str, ...], actor: str | None) -> None:
+    """Create the wall token NAME; the token is printed once, alone on the last line.
+
+    Open the dashboard at /wall?token=TOKEN on the wall display. Only the token's
+    SHA-256 is kept: a lost token is revoked and made again.
+    """
+    from gridmap.services import accounts as svc
+    from gridmap.store import open_store
+
+    with open_store(store) as st:
+        token = svc.create_token(st, svc.cli_actor(st, actor), name, scopes)
+    _say("cli.token.created", _lang(), name=name)
+    click.echo(token)
+
+
+@wall_token.command("revoke")
+@click.argument("store")
+@click.argument("name")
+@_actor_option
+def wall_token_revoke(store: str, name: str, actor: str | None) -> None:
+    """Revoke the wall token NAME: its wall is signed out on its next request."""
+    from gridmap.services import accounts as svc
+    from gridmap.store import open_store
+
+    with open_store(store) as st:
+        svc.revoke_token(st, svc.cli_actor(st, actor), name)
+    _say("cli.token.revoked", _lang(), name=name)
+
+
+def _when(text: str | None, flag: str) -> datetime | None:
+    """A time given on the command line: ISO 8601; without a zone, Beijing time."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(
+            f"'{text}' is not a date or time", field=flag, hint="use 2026-06-01 or 2026-06-01T08:00"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    return when.astimezone(UTC)
+
+
+@cli.command()
+@click.argument("store")
+@click.option("--since", default=None, metavar="T", help="Rows at or after T (Beijing time).")
+@click.option("--user", default=None, help="Rows of this user.")
+@click.option(
+    "--action",
+    default=None,
+    type=click.Choice(
+        [
+            "sign_in",
+            "sign_in_failed",
+            "sign_out",
+            "incident_create",
+            "incident_move",
+            "import",
+            "export",
+            "user_change",
+            "token_change",
+            "scenario_save",
+            "pii_view",
+            "audit_prune",
+        ]
+    ),
+    help="Rows of this action.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as a JSON list.")
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Check the hash chain: exit 1 naming the first row changed or removed.",
+)
+@click.option(
+    "--prune-before",
+    default=None,
+    metavar="T",
+    help="Remove rows older than T (refused for rows younger than 180 days).",
+)
+@_actor_option
+def audit(
+    store: str,
+    since: str | None,
+    user: str | None,
+    action: str | None,
+    as_json: bool,
+    verify: bool,
+    prune_before: str | None,
+    actor: str | None,
+) -> None:
+    """Read, verify or prune the audit log of STORE (who did what, when, from where)."""
+    from gridmap.audit import iso_utc
+    from gridmap.services import accounts as svc
+    from gridmap.store import open_store
+
+    lang = _lang()
+    with open_store(store) as st:
+        who = svc.cli_actor(st, actor)
+        svc.require_role(who, (), "read the audit log")
+        if prune_before is not None:
+            before = _when(prune_before, "--prune-before")
+            n = st.prune_audit(before, audit=who.entry("audit_prune", before=iso_utc(before)))
+            _say("cli.audit.pruned", lang, n=n, before=iso_utc(before))
+            return
+        if verify:
+            broken, n, head = st.verify_audit()
+            if broken is not None:
+                _say("cli.audit.broken", lang, id=broken.id, reason=broken.reason)
+                raise click.exceptions.Exit(1)
+            _say("cli.audit.intact", lang, n=n, id=head[0], hash=head[1])
+            return
+        start = _when(since, "--since")
+        rows = st.audit_log(since=iso_utc(start) if start else None, user=user, action=action)
+    for r in rows:
+        r["detail"] = json.loads(r["detail"] or "{}")
+    if as_json:
+        keys = ("at", "user", "role", "address", "action", "target", "detail")
+        click.echo(json.dumps([{k: r[k] for k in keys} for r in rows], ensure_ascii=False))
+        return
+    for r in rows:
+        detail = json.dumps(r["detail"], ensure_ascii=False) if r["detail"] else ""
+        click.echo(
+            f"{r['at']}  {r['user']} ({r['role']}, {r['address']})  {r['action']}  "
+            f"{r['target']}  {detail}".rstrip()
+        )
 
 
 # -- db ---------------------------------------------------------------------
@@ -1113,12 +1513,16 @@ def info(store: str) -> None:
         click.echo(line)
 
 
-def _ljust(text: str, width: int) -> str:
-    """``text`` padded to ``width`` terminal columns (a Chinese character takes two)."""
+def _width(text: str) -> int:
+    """Terminal columns of ``text`` (a Chinese character takes two)."""
     import unicodedata
 
-    used = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-    return text + " " * max(width - used, 0)
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _ljust(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal columns (a Chinese character takes two)."""
+    return text + " " * max(width - _width(text), 0)
 
 
 def _json_default(value: object) -> object:

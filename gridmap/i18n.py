@@ -430,6 +430,57 @@ def _incident_count_labels() -> None:
 
 _incident_count_labels()
 
+# Accounts, roles, wall tokens and the audit log (gridmap users / wall-token / audit).
+CATALOGUE.update(
+    {
+        "role.admin": ("系统管理员", "Administrator"),
+        "role.commander": ("指挥中心", "Command centre"),
+        "role.dispatcher": ("受理派遣员", "Dispatcher"),
+        "role.department": ("处置部门", "Department"),
+        "role.supervisor": ("网格员", "Grid supervisor"),
+        "role.planner": ("规划人员", "Planner"),
+        "role.viewer": ("只读用户", "Viewer"),
+        "cli.users.added": ("已添加用户 {name}（{role}）", "added the user {name} ({role})"),
+        "cli.users.generated": (
+            "{name} 的初始密码（只显示这一次）：",
+            "the password of {name} (shown this once):",
+        ),
+        "cli.users.none": ("还没有用户", "no users yet"),
+        "cli.users.col.name": ("用户名", "name"),
+        "cli.users.col.role": ("角色", "role"),
+        "cli.users.col.scope": ("范围", "scope"),
+        "cli.users.col.department": ("部门", "department"),
+        "cli.users.col.state": ("状态", "state"),
+        "cli.users.everywhere": ("全部", "everything"),
+        "cli.users.disabled": ("已停用", "disabled"),
+        "cli.users.disabled_done": ("已停用用户 {name}", "disabled the user {name}"),
+        "cli.users.passwd": ("已修改 {name} 的密码", "changed the password of {name}"),
+        "cli.token.created": (
+            "已创建大屏令牌 {name}（只显示这一次；用 /wall?token=令牌 打开）：",
+            "created the wall token {name} (shown this once; open /wall?token=TOKEN):",
+        ),
+        "cli.token.revoked": ("已吊销大屏令牌 {name}", "revoked the wall token {name}"),
+        "cli.audit.pruned": (
+            "已删除 {before} 之前的审计记录 {n} 条",
+            "removed {n} audit rows older than {before}",
+        ),
+        "cli.audit.broken": (
+            "审计日志被改动：第 {id} 条记录：{reason}",
+            "the audit log was tampered with: row {id}: {reason}",
+        ),
+        "cli.audit.intact": (
+            "审计日志完整：{n} 条记录，最后一条 {id}，哈希 {hash}",
+            "the audit log is intact: {n} rows, the last {id}, hash {hash}",
+        ),
+        "cli.demo.accounts": (
+            "演示账号（合成数据；密码只显示这一次，本机登录页也会列出）：",
+            "demo accounts (synthetic data; passwords shown this once, also listed on the "
+            "login page on this machine):",
+        ),
+        "cli.demo.wall": ("大屏令牌：/wall?token={token}", "wall token: /wall?token={token}"),
+    }
+)
+
 
 # The map layers' words (layers/*): titles, legends, tooltips and the export's page.
 CATALOGUE.update(

@@ -8,6 +8,8 @@ import shutil
 import pandas as pd
 import pytest
 
+from gridmap.accounts import Account
+from gridmap.audit import AuditEntry
 from gridmap.cli import main
 from gridmap.store import open_store
 
@@ -89,6 +91,11 @@ def test_strict_imports_nothing(capsys, store, tmp_path):
 
 def test_move_through_the_loop(capsys, store):
     st = open_store(store)
+    # --actor names an account (an admin may make every move).
+    st.add_user(
+        Account("测试", "admin", password_hash="unused"),
+        audit=AuditEntry("root", "admin", "cli", "user_change", "测试"),
+    )
     case = st.read("incidents", where={"step": "registered"}).iloc[0]
     cid, version = case["id"], int(case["version"])
     rc, _, err = run(capsys, "incidents", "move", store, cid, "--to", "closed")

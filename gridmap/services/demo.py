@@ -20,6 +20,7 @@ from tqdm import tqdm
 from gridmap.demo import build_demo, resolve_district
 from gridmap.errors import InputError, option
 from gridmap.io.atomic import atomic_path
+from gridmap.services.accounts import demo_accounts, local_actor
 from gridmap.store import is_database_url, open_store
 
 __all__ = ["DemoReport", "check_out", "holds_district", "write_demo"]
@@ -41,6 +42,9 @@ class DemoReport:
         Residents of all buildings (synthetic).
     seconds
         Time to build and write, in seconds.
+    accounts
+        The demo's accounts (one per role) and its wall token, with their
+        passwords and token (:func:`gridmap.services.accounts.demo_accounts`).
     """
 
     code: str
@@ -49,6 +53,7 @@ class DemoReport:
     counts: dict[str, int]
     residents: int
     seconds: float
+    accounts: list[dict]
 
 
 def check_out(out: str) -> bool:
@@ -160,12 +165,20 @@ def write_demo(
             bar.set_postfix_str(name)
             bar.update(rows)
 
+        # The demo is written by the local admin (the OS user), and gets one
+        # account per role and a wall token (gridmap.services.accounts.demo_accounts).
+        actor = local_actor()
+        entry = actor.entry("import", "demo", district=code, seed=seed)
         if is_database_url(out):
             with open_store(out) as store:
-                store.replace_all(layers, metadata=metadata, progress=advance)
+                store.replace_all(layers, metadata=metadata, progress=advance, audit=entry)
+                accounts = demo_accounts(store, actor)
         else:
             with atomic_path(out) as tmp, open_store(tmp, create=True) as store:
-                store.write(layers, mode="replace", metadata=metadata, progress=advance)
+                store.write(
+                    layers, mode="replace", metadata=metadata, progress=advance, audit=entry
+                )
+                accounts = demo_accounts(store, actor)
     return DemoReport(
         code=code,
         name=str(layers["districts"]["name"].iloc[0]),
@@ -173,4 +186,5 @@ def write_demo(
         counts={name: len(frame) for name, frame in layers.items()},
         residents=int(layers["buildings"]["population"].sum()),
         seconds=time.perf_counter() - t0,
+        accounts=accounts,
     )

@@ -347,15 +347,17 @@ class Store(abc.ABC):
         *,
         metadata: Iterable[Mapping[str, object]] | None = None,
         progress: Callable[[str, int], None] | None = None,
+        audit: AuditEntry | None = None,
     ) -> None:
         """Replace the whole content of the store with ``frames`` (one transaction).
 
-        Layers absent from ``frames`` (the metadata table aside) are emptied.
+        Layers absent from ``frames`` (the metadata table aside) are emptied;
+        accounts, tokens and the audit log are kept.
         """
         full = {n: frames.get(n, empty_frame(n)) for n in LAYERS if n != "metadata"}
         if metadata is not None:
             full["metadata"] = empty_frame("metadata")
-        self.write(full, mode="replace", metadata=metadata, progress=progress)
+        self.write(full, mode="replace", metadata=metadata, progress=progress, audit=audit)
 
     # -- accounts, tokens and the audit log (gridmap/store/accounts.py) --
     def _accounts(self, *, write: bool) -> contextlib.AbstractContextManager[Cursor]:
