@@ -28,6 +28,7 @@ __all__ = [
     "CREATE_ROLES",
     "PII_ROLES",
     "ROLES",
+    "SCOPE_COLUMNS",
     "Account",
     "authorize_move",
     "check_password_text",
@@ -64,6 +65,19 @@ CREATE_ROLES: frozenset[str] = frozenset({"admin", "dispatcher", "supervisor"})
 #: Roles that see reporters' names and phone numbers unmasked (besides the
 #: handlers of the case itself: see :func:`gridmap.privacy`).
 PII_ROLES: frozenset[str] = frozenset({"admin", "dispatcher"})
+
+#: The column of each layer that places its rows in the hierarchy (a scope filters
+#: by it: rows whose column starts with a scope code). Layers not named here
+#: (facilities, roads) are public geography, the same for every user.
+SCOPE_COLUMNS: dict[str, str] = {
+    "districts": "code",
+    "subdistricts": "code",
+    "communities": "code",
+    "grids": "code",
+    "buildings": "code",
+    "party_orgs": "unit_code",
+    "incidents": "grid_code",
+}
 
 _PASSWORD_MIN = 8
 _DISTRICT_WIDTH = 6

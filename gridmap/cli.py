@@ -518,10 +518,11 @@ def export(
     of `--lang`: the same layers, colours and legends as the dashboard shows for
     the same unit and options. Both may be given at once. Reporters' names and phone
     numbers (and numbers in descriptions) are masked unless the --actor's role needs
-    them; every export is recorded in the audit log.
+    them, and a scoped --actor gets the rows of its area only; every export is
+    recorded in the audit log.
     """
     store = _store_address(store)
-    from gridmap.services.accounts import cli_actor
+    from gridmap.services.accounts import cli_actor, read_for
     from gridmap.store import open_store
 
     if html_out is None and (layer_name is None or out is None):
@@ -531,20 +532,23 @@ def export(
     with open_store(store) as st:
         who = cli_actor(st, actor)
     if layer_name is not None and out is not None:
+        from gridmap.accounts import PII_ROLES
         from gridmap.io import write_layer_file
-        from gridmap.services.accounts import masked_for
+        from gridmap.privacy import PII_FIELDS
+        from gridmap.schema import layer as schema_layer
 
         with open_store(store) as st:
-            frame = st.read(layer_name)
-            shown_frame = masked_for(who, frame)
-            path = write_layer_file(shown_frame, out, layer=layer_name, fmt=fmt)
+            frame = read_for(st, who, layer_name)
+            path = write_layer_file(frame, out, layer=layer_name, fmt=fmt)
+            has_pii = any(c in schema_layer(layer_name).column_names for c in PII_FIELDS)
             st.audit(
                 who.entry(
                     "export",
                     layer_name,
                     file=Path(path).name,
                     rows=len(frame),
-                    masked=shown_frame is not frame,
+                    masked=has_pii and who.account.role not in PII_ROLES,
+                    scope=list(who.account.scope),
                 )
             )
         lang = _lang(ctx)

@@ -331,3 +331,19 @@ def test_prune_refuses_the_last_180_days(cli, store):
     assert rc == 2 and "180 days" in err
     rc, _, err = cli("audit", store, "--prune-before", "not a date")
     assert rc == 2 and "not a date" in err
+
+
+def test_a_scoped_export_holds_only_the_actors_area(cli, store, tmp_path):
+    out = tmp_path / "mine.csv"
+    rc, _, err = cli("export", store, "--layer", "incidents", "--out", out, "--actor", "supervisor")
+    assert rc == 0, err
+    grid = open_store(store).user("supervisor").scope[0]
+    rows = pd.read_csv(out, dtype=str, encoding="utf-8-sig")
+    assert len(rows) > 0 and rows["grid_code"].eq(grid).all()
+    out = tmp_path / "events.csv"
+    rc, _, err = cli(
+        "export", store, "--layer", "incident_events", "--out", out, "--actor", "supervisor"
+    )
+    assert rc == 0, err
+    events = pd.read_csv(out, dtype=str, encoding="utf-8-sig")
+    assert set(events["incident_id"]) <= set(rows["id"])

@@ -237,3 +237,15 @@ def test_an_old_geopackage_is_upgraded_in_place(tmp_path):
     st.audit(_entry("sign_in"))
     assert len(st.audit_log()) == 1
     assert "reporter_phone" in st.read("incidents").columns
+
+
+def test_read_by_code_prefix_filters_in_the_query(store):
+    store.write({"districts": _district(), "incidents": _incidents(3)})
+    grid = "43100200100101"
+    assert len(store.read("incidents", prefixes={"grid_code": [grid[:9]]})) == 3
+    assert len(store.read("incidents", prefixes={"grid_code": ["431002002"]})) == 0
+    assert len(store.read("incidents", prefixes={"grid_code": ["431002002", grid]})) == 3
+    assert len(store.read("incidents", prefixes={"grid_code": []})) == 0
+    assert len(store.read("districts", prefixes={"code": ["431002"]})) == 1
+    with pytest.raises(InputError, match="not a unit code"):
+        store.read("incidents", prefixes={"grid_code": ["4310%"]})

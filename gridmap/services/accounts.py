@@ -47,6 +47,8 @@ __all__ = [
     "create_token",
     "revoke_token",
     "demo_accounts",
+    "read_for",
+    "masked_for",
 ]
 
 
@@ -327,6 +329,21 @@ def demo_accounts(store: Store, actor: Actor) -> list[dict]:
     with store._accounts(write=True) as cur:
         sql.set_setting(cur, "demo_accounts", json.dumps(out, ensure_ascii=False))
     return out
+
+
+def read_for(store: Store, actor: Actor, name: str) -> pd.DataFrame:
+    """A layer as ``actor`` may read it: the rows in the actor's scope (by a code prefix in
+    the store's query), personal data masked unless the role needs it."""
+    from gridmap.accounts import SCOPE_COLUMNS
+
+    scope = actor.account.scope
+    if not scope or (name not in SCOPE_COLUMNS and name != "incident_events"):
+        return masked_for(actor, store.read(name))
+    if name == "incident_events":
+        ids = store.read("incidents", columns=["id"], prefixes={"grid_code": scope})["id"]
+        events = store.read(name)
+        return events[events["incident_id"].isin(set(ids))].reset_index(drop=True)
+    return masked_for(actor, store.read(name, prefixes={SCOPE_COLUMNS[name]: scope}))
 
 
 def masked_for(actor: Actor, frame: pd.DataFrame) -> pd.DataFrame:

@@ -192,6 +192,7 @@ class Store(abc.ABC):
         bbox: tuple[float, float, float, float] | None = None,
         where: Mapping[str, object] | None = None,
         columns: Iterable[str] | None = None,
+        prefixes: Mapping[str, Iterable[str]] | None = None,
     ) -> pd.DataFrame:
         """Read a layer.
 
@@ -207,6 +208,10 @@ class Store(abc.ABC):
             "one of".
         columns
             Attribute columns to read (default: all).
+        prefixes
+            ``{column: codes}``: only rows whose column starts with one of the
+            codes (a user's scope: the units under them), in the query (SQL
+            ``LIKE 'code%'``); codes are digits only. An empty list matches nothing.
 
         Returns
         -------
@@ -491,6 +496,18 @@ class Store(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.address!r})"
+
+
+def prefix_codes(prefixes: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+    """Scope prefixes checked: unit codes are digits, so a ``LIKE`` pattern needs no escaping."""
+    out = {}
+    for col, codes in prefixes.items():
+        codes = [str(c) for c in codes]
+        bad = [c for c in codes if not c.isdigit()]
+        if bad:
+            raise InputError(f"'{bad[0]}' is not a unit code", field=col)
+        out[col] = codes
+    return out
 
 
 def incident_update(row: Mapping[str, object], *, bool_as_int: bool) -> tuple[list[str], list]:

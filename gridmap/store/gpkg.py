@@ -40,6 +40,7 @@ from gridmap.store.base import (
     empty_frame,
     incident_update,
     metadata_frame,
+    prefix_codes,
 )
 
 __all__ = ["GeoPackageStore"]
@@ -169,18 +170,24 @@ class GeoPackageStore(Store):
         bbox: tuple[float, float, float, float] | None = None,
         where: Mapping[str, object] | None = None,
         columns: Iterable[str] | None = None,
+        prefixes: Mapping[str, Iterable[str]] | None = None,
     ) -> pd.DataFrame:
         lay = layer(name)
         cols = list(columns) if columns is not None else lay.column_names
         for c in cols:
             lay.column(c)  # KeyError for a column that is not in the schema
+        clauses = [_where_sql(where)] if where else []
+        for col, codes in prefix_codes(prefixes or {}).items():
+            lay.column(col)
+            likes = " OR ".join(f""""{col}" LIKE '{c}%'""" for c in codes)
+            clauses.append(f"({likes})" if codes else "0 = 1")
         try:
             frame = pyogrio.read_dataframe(
                 self.path,
                 layer=name,
                 columns=cols,
                 bbox=bbox,
-                where=_where_sql(where) if where else None,
+                where=" AND ".join(clauses) if clauses else None,
                 read_geometry=lay.geometry is not None,
                 fid_as_index=False,
             )

@@ -40,6 +40,7 @@ from gridmap.store.base import (
     conform,
     incident_update,
     metadata_frame,
+    prefix_codes,
 )
 
 __all__ = ["HEAD_REVISION", "PostGISStore", "upgrade", "safe_url", "tables"]
@@ -212,6 +213,7 @@ class PostGISStore(Store):
         bbox: tuple[float, float, float, float] | None = None,
         where: Mapping[str, object] | None = None,
         columns: Iterable[str] | None = None,
+        prefixes: Mapping[str, Iterable[str]] | None = None,
     ) -> pd.DataFrame:
         lay = layer(name)
         table = tables()[name]
@@ -234,6 +236,10 @@ class PostGISStore(Store):
                 query = query.where(column.is_(None))
             else:
                 query = query.where(column == val)
+        for col, codes in prefix_codes(prefixes or {}).items():
+            lay.column(col)
+            column = table.c[col]
+            query = query.where(sa.or_(sa.false(), *(column.startswith(c) for c in codes)))
         if lay.key:
             query = query.order_by(table.c[lay.key])
         elif "id" in table.c:
