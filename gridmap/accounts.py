@@ -41,6 +41,7 @@ __all__ = [
     "hash_password",
     "in_scope",
     "may_move",
+    "sees_pii",
     "token_digest",
     "verify_password",
 ]
@@ -187,6 +188,27 @@ def authorize_move(account: Account, incident: Mapping[str, object], move_name: 
             f"case {incident.get('id')} is not dispatched to your department "
             f"({account.department or 'none'})"
         )
+
+
+def sees_pii(account: Account | None, incident: Mapping[str, object]) -> bool:
+    """Whether ``account`` sees this case's reporter unmasked (PIPL: minimum necessary).
+
+    The admin and the dispatchers do (they call reporters back); so do the
+    case's own handlers: the department it is dispatched to, and the
+    supervisor of its grid, who verifies on site. Everyone else sees them masked.
+    """
+    if account is None or account.disabled:
+        return False
+    if account.role in PII_ROLES:
+        return True
+    grid = _text(incident.get("grid_code"))
+    if account.role == "department":
+        return account.department is not None and _text(incident.get("department")) == (
+            account.department
+        )
+    if account.role == "supervisor":
+        return grid is not None and in_scope(grid, account.scope)
+    return False
 
 
 def _text(value: object) -> str | None:

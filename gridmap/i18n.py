@@ -433,6 +433,7 @@ _incident_count_labels()
 # Accounts, roles, wall tokens and the audit log (gridmap users / wall-token / audit).
 CATALOGUE.update(
     {
+        "app.reporter": ("报告人", "Reported by"),
         "role.admin": ("系统管理员", "Administrator"),
         "role.commander": ("指挥中心", "Command centre"),
         "role.dispatcher": ("受理派遣员", "Dispatcher"),

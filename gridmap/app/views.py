@@ -24,9 +24,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridmap.accounts import Account
 from gridmap.codes import below, drawn_parent, level_of
 from gridmap.i18n import label, t
 from gridmap.offsets import shift_geometries, wgs84_to_gcj02
+from gridmap.privacy import PII_FIELDS
 from gridmap.services.source import Source, UnitNotFoundError
 from layers.base import LayerSpec, round_coordinates
 from layers.unit_map import MEASURES, MapOptions, build_layers, incident_months
@@ -456,12 +458,19 @@ def _beijing(times: pd.Series) -> pd.Series:
     return pd.to_datetime(times, utc=True).dt.tz_convert(_TZ)
 
 
-def building_info(src: Source, code: str, lang: str) -> dict[str, Any] | None:
+def building_info(
+    src: Source, code: str, lang: str, account: Account | None = None
+) -> dict[str, Any] | None:
     """The building panel: households, residents, party group, open incidents.
 
-    Returns ``None`` when ``code`` is not a building.
+    Each open case shows its description and reporter, masked
+    (:mod:`gridmap.privacy`) unless ``account`` may see them
+    (:func:`gridmap.accounts.sees_pii`); ``pii`` lists the cases shown
+    unmasked, for the audit log. Returns ``None`` when ``code`` is not a building.
     """
+    from gridmap.accounts import sees_pii
     from gridmap.incidents import OPEN_STEPS
+    from gridmap.privacy import mask_record
 
     if level_of(code) != "building":
         return None
@@ -478,22 +487,39 @@ def building_info(src: Source, code: str, lang: str) -> dict[str, Any] | None:
     ]
     inc = src.unit_incidents(code)
     open_ = inc[inc["step"].astype("str").isin(OPEN_STEPS).to_numpy(bool)] if len(inc) else inc
+    cases, pii = [], []
+    for _, r in open_.sort_values("reported_at").iterrows():
+        record = {k: _text_or_none(r.get(k)) for k in ("description", *PII_FIELDS)}
+        unmasked = sees_pii(account, r)
+        if unmasked and (record["reporter_name"] or record["reporter_phone"]):
+            pii.append(str(r["id"]))
+        shown = mask_record(record, unmasked=unmasked)
+        cases.append(
+            {
+                "id": str(r["id"]),
+                "category": label("category", str(r["category"]), lang),
+                "step": label("step", str(r["step"]), lang),
+                "reported_at": str(r["reported_at"])[:16],
+                "description": shown["description"],
+                "reporter_name": shown["reporter_name"],
+                "reporter_phone": shown["reporter_phone"],
+            }
+        )
     return {
         "code": code,
         "use": label("use", str(row.get("use")), lang),
         "households": _int(row.get("households")),
         "residents": _int(row.get("population")),
         "party": groups,
-        "open_incidents": [
-            {
-                "id": str(r["id"]),
-                "category": label("category", str(r["category"]), lang),
-                "step": label("step", str(r["step"]), lang),
-                "reported_at": str(r["reported_at"])[:16],
-            }
-            for _, r in open_.sort_values("reported_at").iterrows()
-        ],
+        "open_incidents": cases,
+        "pii": pii,
     }
+
+
+def _text_or_none(value: Any) -> str | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    return str(value) or None
 
 
 def _int(value: Any) -> int | None:

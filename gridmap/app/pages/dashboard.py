@@ -382,7 +382,20 @@ def _building_children(src: Source, code: str, lang: str) -> list[Any]:
         for g in info["party"]
     ] or [html.Li(none)]
     incidents = [
-        html.Li(f"{i['reported_at']} {i['category']} · {i['step']} ({i['id']})")
+        html.Li(
+            [
+                html.Span(f"{i['reported_at']} {i['category']} · {i['step']} ({i['id']})"),
+                html.Span(i["description"], className="gm-case-text") if i["description"] else None,
+                html.Span(
+                    f"{t('app.reporter', lang)}：{i['reporter_name'] or ''} "
+                    f"{i['reporter_phone'] or ''}".rstrip(),
+                    className="gm-case-reporter",
+                    **_tid("reporter"),
+                )
+                if i["reporter_name"] or i["reporter_phone"]
+                else None,
+            ]
+        )
         for i in info["open_incidents"]
     ] or [html.Li(none)]
     rows = [
