@@ -55,7 +55,7 @@ def create_app(
     import flask
     from dash import html
 
-    from gridmap.app import tiles
+    from gridmap.app import security, tiles
     from gridmap.i18n import LANGS, t
     from gridmap.resources import assets_dir
 
@@ -103,6 +103,8 @@ def create_app(
     _compress_packages(app)
     _cache_fingerprinted(app)
     _serve_ping(app)
+    # Last, so its hook runs first: no response leaves without the headers.
+    security.install(app.server)
     return app
 
 
@@ -190,6 +192,7 @@ def _dash_class() -> type[dash.Dash]:
     import dash
     import flask
 
+    from gridmap.app import security
     from gridmap.i18n import LANGS, t
 
     class Dash(dash.Dash):
@@ -197,6 +200,10 @@ def _dash_class() -> type[dash.Dash]:
             lang = flask.request.args.get("lang") if flask.has_request_context() else None
             if lang in LANGS:
                 kwargs["title"] = t("app.title", lang)
+            if flask.has_request_context():
+                # The page's inline scripts (the renderer's start, clientside
+                # callbacks) run by their hashes in the response's policy.
+                security.allow_scripts(self.csp_hashes())
             return super().interpolate_index(**kwargs)
 
     return Dash
