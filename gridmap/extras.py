@@ -6,8 +6,8 @@ parts need more, installed as extras:
 ==============  ==========================================  ===============================
 extra           packages                                    for
 ==============  ==========================================  ===============================
-``app``         dash, dash-leaflet, folium, waitress        ``gridmap serve``, the demo's
-                                                            dashboard, ``export --html``
+``app``         dash, dash-leaflet, folium, waitress,       ``gridmap serve``, the demo's
+                flask-login, flask-limiter                  dashboard, ``export --html``
 ``postgis``     SQLAlchemy, GeoAlchemy2, psycopg, Alembic   ``postgresql://`` stores,
                                                             ``gridmap db upgrade``
 ``all``         both                                        what the README's commands install
@@ -27,7 +27,17 @@ __all__ = ["EXTRAS", "MissingExtraError", "missing_extra", "require"]
 
 #: The top-level modules of each extra's packages (as imported, not as named on PyPI).
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "app": ("dash", "dash_leaflet", "folium", "branca", "waitress", "flask", "flask_compress"),
+    "app": (
+        "dash",
+        "dash_leaflet",
+        "folium",
+        "branca",
+        "waitress",
+        "flask",
+        "flask_compress",
+        "flask_login",
+        "flask_limiter",
+    ),
     "postgis": ("sqlalchemy", "geoalchemy2", "psycopg", "alembic"),
 }
 

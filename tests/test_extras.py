@@ -88,7 +88,15 @@ def test_the_extras_hold_what_their_modules_come_from():
         cut = (r.split(">")[0].split("=")[0].split("[")[0].split("<")[0] for r in requirements)
         return {c.strip().lower().replace("-", "_") for c in cut}
 
-    assert names(extras["app"]) == {"dash", "dash_leaflet", "flask_compress", "folium", "waitress"}
+    assert names(extras["app"]) == {
+        "dash",
+        "dash_leaflet",
+        "flask_compress",
+        "folium",
+        "waitress",
+        "flask_login",
+        "flask_limiter",
+    }
     assert names(extras["postgis"]) == {"sqlalchemy", "geoalchemy2", "psycopg", "alembic"}
     assert extras["all"] == ["gridmap[app,postgis]"]
     core = names(project["dependencies"])
