@@ -283,11 +283,15 @@ def install(app: dash.Dash) -> None:
             return _login_page(lang, target, refused, name=name, status=401)
         return flask.redirect(target)
 
-    @server.route(prefix + "logout", methods=["POST"])
+    @server.route(prefix + "logout", methods=["GET", "POST"])
     def logout() -> flask.Response:
+        if flask.request.method != "POST":
+            # A link or an image of another page must not sign anyone out (and a
+            # GET must not reach Dash's catch-all page past the gate).
+            flask.abort(405)
         lang = _lang()
         if flask_login.current_user.is_authenticated:
-            _end("signed_out")
+            _end("user")
         return flask.redirect(_login_url(prefix, lang=lang, reason="signed_out"))
 
     @server.route(prefix + "wall", methods=["GET"])

@@ -309,17 +309,14 @@ def _account(lang: str) -> html.Div | None:
             ),
             # A POST (a link would sign out whoever a page of another site sends to it).
             html.Form(
-                [
-                    html.Input(type="hidden", name="lang", value=lang),
-                    html.Button(
-                        t("auth.logout", lang),
-                        type="submit",
-                        className="gm-account-link",
-                        **_tid("logout"),
-                    ),
-                ],
+                html.Button(
+                    t("auth.logout", lang),
+                    type="submit",
+                    className="gm-account-link",
+                    **_tid("logout"),
+                ),
                 method="POST",
-                action=f"{prefix}logout",
+                action=f"{prefix}logout?lang={lang}",
                 className="gm-logout",
             ),
         ]
