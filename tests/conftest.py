@@ -110,6 +110,12 @@ def demo_path(demo_run, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def demo_admin(demo_path) -> tuple[str, str]:
+    """The name and password of an admin of the session's demo store (added once)."""
+    return add_admin(demo_path)
+
+
+@pytest.fixture(scope="session")
 def postgis():
     """A throwaway PostgreSQL cluster with PostGIS, one for the whole test session.
 

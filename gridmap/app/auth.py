@@ -97,7 +97,12 @@ _SEEN = "gm_seen"  # the time (epoch seconds) of the last user action
 _WHO = "gm_who"  # name and role, for the audit row of a session that ended by itself
 _PUBLIC = ("login", "logout", "_favicon.ico", _PING_PATH)
 _PUBLIC_TREES = ("_dash-component-suites/", "assets/")
-_REASONS = {"idle": "auth.idle", "signed_out": "auth.signed_out", "ended": "auth.ended"}
+_REASONS = {
+    "idle": "auth.idle",
+    "signed_out": "auth.signed_out",
+    "ended": "auth.ended",
+    "token": "auth.token_invalid",
+}
 
 
 def _now() -> datetime:
@@ -279,8 +284,10 @@ def install(app: dash.Dash) -> None:
         name = flask.request.form.get("name", "").strip()
         refused = _sign_in(name, flask.request.form.get("password", ""), lang)
         if refused is not None:
+            # The form again, with one plain message (HTTP 200: a browser logs
+            # every 4xx page as a console error; the limit counts it all the same).
             flask.g.gm_failed = True
-            return _login_page(lang, target, refused, name=name, status=401)
+            return _login_page(lang, target, refused, name=name)
         return flask.redirect(target)
 
     @server.route(prefix + "logout", methods=["GET", "POST"])
@@ -300,11 +307,13 @@ def install(app: dash.Dash) -> None:
         if "token" not in flask.request.args:
             # A signed-in session (the gate saw to it) asking for the wall page.
             return app.index()
-        lang = _lang()
         if not _wall_sign_in(flask.request.args.get("token", "")):
+            # To the login page, which says so: a wrong token leaves the address bar too.
             flask.g.gm_failed = True
-            return _login_page(lang, prefix, t("auth.token_invalid", lang), status=401)
-        # The token leaves the address bar: the wall page, once there is one.
+            asked = flask.request.args.get("lang")
+            back = _login_url(prefix, lang=asked if asked in LANGS else None, reason="token")
+            return flask.redirect(back)
+        # A live token leaves the address bar as well: the wall page, once there is one.
         pages = {p.get("path") for p in _page_registry()}
         return flask.redirect(prefix + ("wall" if "/wall" in pages else ""))
 
@@ -623,13 +632,13 @@ def _password(lang: str, prefix: str) -> flask.Response:
     account = store.user(user.account.name)
     if account is None or not verify_password(account.password_hash, old):
         flask.g.gm_failed = True
-        return _password_page(lang, t("auth.password_wrong", lang), status=401)
+        return _password_page(lang, t("auth.password_wrong", lang))
     if new != again:
-        return _password_page(lang, t("auth.password_mismatch", lang), status=400)
+        return _password_page(lang, t("auth.password_mismatch", lang))
     try:
         check_password_text(new)
     except InputError:
-        return _password_page(lang, t("auth.password_short", lang, n=8), status=400)
+        return _password_page(lang, t("auth.password_short", lang, n=8))
     store.change_user(
         account.name,
         {"password_hash": hash_password(new)},
