@@ -15,6 +15,8 @@
  * - While offline, clicks that would open another view (links, the map's units
  *   and features) are held back, and the banner says so: the URL never names a
  *   view the screen does not show. Zooming and panning the map still work.
+ * - A callback answered 401 (the session ended: gridmap/app/auth.py) opens the
+ *   sign-in page, which comes back to this view afterwards.
  * - Every few seconds `/_gridmap/ping` (an empty 204) is asked; the first
  *   answer, or any callback that succeeds, means the server is back. The page
  *   then catches up: if the page itself failed to render (the back button while
@@ -109,6 +111,17 @@
     goOffline();
   }
 
+  function signIn() {
+    // The session ended (idle, signed out elsewhere, the account disabled, the
+    // wall token revoked): the sign-in page, back to this view afterwards.
+    if (state.leaving) {
+      return;
+    }
+    state.leaving = true;
+    var here = location.pathname + location.search;
+    location.assign(prefix() + "login?reason=ended&next=" + encodeURIComponent(here));
+  }
+
   function ping() {
     realFetch(prefix() + PING, {cache: "no-store"}).then(
       function (res) {
@@ -130,7 +143,9 @@
     }
     return sent.then(
       function (res) {
-        if (res.status === 502 || res.status === 503 || res.status === 504) {
+        if (res.status === 401) {
+          signIn();
+        } else if (res.status === 502 || res.status === 503 || res.status === 504) {
           missedOne(init);
         } else if (state.offline) {
           goOnline();

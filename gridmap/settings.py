@@ -41,6 +41,17 @@ class Settings(BaseSettings):
     #: Seconds between the dashboard's checks for new data (wall displays run
     #: unattended); 0 turns the automatic refresh off.
     refresh_seconds: int = Field(60, ge=0)
+    #: The dashboard's session secret (signs its cookies). Unset: one is made
+    #: and kept in the store, so a restart does not sign everyone out.
+    secret_key: str | None = None
+    #: Minutes without a user action after which a dashboard session ends (the
+    #: automatic refresh is no action; wall displays are exempt).
+    session_idle_minutes: int = Field(30, ge=1)
+    #: Mark the session cookie Secure (sent over HTTPS only): set it when the
+    #: dashboard is served behind HTTPS.
+    secure_cookies: bool = False
+    #: Failed sign-ins allowed per client address (Flask-Limiter's notation).
+    login_rate_limit: str = "20 per 15 minutes"
 
 
 @lru_cache(maxsize=1)

@@ -27,6 +27,37 @@ CHROMIUM_ARGS = [
 ]
 
 
+#: The account the app's tests sign in with: an admin, added to each store they serve.
+TEST_ADMIN = ("test-admin", "test-admin-password")
+
+
+def add_admin(address) -> tuple[str, str]:
+    """Add :data:`TEST_ADMIN` to the store at ``address`` (if it is not there yet)."""
+    from gridmap.accounts import Account, hash_password
+    from gridmap.audit import AuditEntry
+    from gridmap.store import open_store
+
+    name, password = TEST_ADMIN
+    with open_store(address) as store:
+        if store.user(name) is None:
+            store.add_user(
+                Account(name=name, role="admin", password_hash=hash_password(password)),
+                audit=AuditEntry(
+                    user="tests", role="admin", address="cli", action="user_change", target=name
+                ),
+            )
+    return TEST_ADMIN
+
+
+def signed_in(client):
+    """A Flask test client of the dashboard, signed in as :data:`TEST_ADMIN` through /login."""
+    add_admin(client.application.config["GRIDMAP_STORE"])
+    name, password = TEST_ADMIN
+    response = client.post("/login", data={"name": name, "password": password})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
 @pytest.fixture
 def require_tool():
     """Find an external program, or fail (under CI) / skip (elsewhere) without it."""
@@ -76,6 +107,12 @@ def demo_path(demo_run, tmp_path_factory):
             if line.startswith(prefix):
                 return Path(line.removeprefix(prefix))
     raise AssertionError(f"`gridmap demo` did not say where the store is:\n{demo_run[1]}")
+
+
+@pytest.fixture(scope="session")
+def demo_admin(demo_path) -> tuple[str, str]:
+    """The name and password of an admin of the session's demo store (added once)."""
+    return add_admin(demo_path)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from conftest import signed_in
 
 from gridmap.app import views as v
 from gridmap.services.source import Source, close_sources
@@ -186,7 +187,7 @@ def test_create_app_registers_the_page(demo_path):
 
     app = create_app(str(demo_path), lang="en")
     assert app.server.config["GRIDMAP_STORE"] == str(demo_path)
-    client = app.server.test_client()
+    client = signed_in(app.server.test_client())
     assert client.get("/").status_code == 200
     assert client.get("/_dash-layout").status_code == 200
 
@@ -197,13 +198,14 @@ def test_basemap_is_served_once_at_a_cached_url(demo_path):
     app = create_app(str(demo_path))
     url = _basemap_url(app, str(demo_path))
     assert "?v=" in url
-    response = app.server.test_client().get(url)
+    client = signed_in(app.server.test_client())
+    response = client.get(url)
     assert response.status_code == 200
     assert "immutable" in response.headers["Cache-Control"]
     base = json.loads(response.data)
     assert base["features"]
     # The page names the URL; the geometry is not in the page's own payload.
-    layout = app.server.test_client().get("/_dash-layout").get_data(as_text=True)
+    layout = client.get("/_dash-layout").get_data(as_text=True)
     assert "LineString" not in layout
 
 
@@ -272,7 +274,7 @@ def test_store_without_roads_or_incidents_says_so(bare_demo_path):
 
     src = Source(str(bare_demo_path))
     assert src.roads.empty and src.incidents.empty
-    client = create_app(str(bare_demo_path), lang="en").server.test_client()
+    client = signed_in(create_app(str(bare_demo_path), lang="en").server.test_client())
     page = _page(client, "?lang=en")
     assert "The store holds no roads" in page and "The store holds no incidents" in page
     # Still a map: the district's subdistricts are drawn.
@@ -293,7 +295,7 @@ def test_store_without_roads_or_incidents_says_so(bare_demo_path):
 def test_unknown_unit_page_shows_the_district(demo_path):
     from gridmap.app import create_app
 
-    client = create_app(str(demo_path), lang="zh").server.test_client()
+    client = signed_in(create_app(str(demo_path), lang="zh").server.test_client())
     page = _page(client, "?unit=431002999&lang=zh")
     assert "没有编码为 431002999 的单元" in page
     assert _drawn_levels(client, page) == ["subdistrict"] * 14
@@ -313,7 +315,7 @@ def test_the_dashboard_on_postgis_shows_the_same(postgis_url, demo_path, src, pa
             assert v.numbers(pg_src, code, "zh") == v.numbers(src, code, "zh")
             assert v.trend(pg_src, code, "zh") == v.trend(src, code, "zh")
         app = create_app(postgis_url, lang="zh")
-        client = app.server.test_client()
+        client = signed_in(app.server.test_client())
         page = _page(client, f"?unit={path[1]}&lang=zh")
         shown = _drawn_levels(client, page)
         assert shown == ["community"] * len(src.children(path[1]))
@@ -366,7 +368,7 @@ def test_the_dashboard_reads_the_store_again_when_it_changes(demo_path, tmp_path
     from gridmap.app import create_app
 
     app = create_app(str(copy), refresh_seconds=5)
-    client = app.server.test_client()
+    client = signed_in(app.server.test_client())
     body = {
         "output": "gm-data-version.data",
         "outputs": {"id": "gm-data-version", "property": "data"},

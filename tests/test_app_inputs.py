@@ -11,6 +11,7 @@ import json
 import time
 
 import pytest
+from conftest import signed_in
 
 from gridmap.app import inputs as checks
 from gridmap.coverage import MUST_HAVE
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.slow
 def client(demo_path):
     from gridmap.app import create_app
 
-    return create_app(str(demo_path), lang="en").server.test_client()
+    return signed_in(create_app(str(demo_path), lang="en").server.test_client())
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +186,7 @@ def test_a_store_without_main_roads_still_draws(demo_path, tmp_path):
     }
     assert kinds == {"6 4"}  # the district boundary only
     lanes_src.close()
-    client = create_app(str(copy), lang="en").server.test_client()
+    client = signed_in(create_app(str(copy), lang="en").server.test_client())
     page = _page(client, "?lang=en")
     assert "panel-error" not in page
     assert _drawn_levels(client, page) == ["subdistrict"] * 14

@@ -16,6 +16,7 @@ import re
 
 import pytest
 import shapely
+from conftest import signed_in
 from shapely.geometry import shape
 
 from gridmap.app import create_app, units_url
@@ -120,7 +121,7 @@ def _dashboard(app, dashboard, src: Source, code: str, group: str, measure: str)
     with app.server.test_request_context("/"):
         if group == "units":
             hideout, legend = dashboard.restyle(measure, True, src.version, state)
-            client = app.server.test_client()
+            client = signed_in(app.server.test_client())
             response = client.get(units_url(src, drawn_parent(code)))
             assert response.status_code == 200
             features = {}

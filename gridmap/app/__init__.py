@@ -29,6 +29,7 @@ def create_app(
     lang: str = "zh",
     basemap: Basemap | None = None,
     refresh_seconds: int | None = None,
+    listed_accounts: bool = False,
 ) -> dash.Dash:
     """The dashboard of the store at ``store_address``.
 
@@ -45,6 +46,11 @@ def create_app(
     refresh_seconds
         How often an open page checks for new data and updates its figures
         and layers (0: never); ``None``: ``GRIDMAP_REFRESH_SECONDS`` (60).
+    listed_accounts
+        Whether the login page may list the demo's accounts (the store's
+        ``demo_accounts`` setting), as it does when the store is also marked
+        synthetic: :func:`run` passes ``True`` for a server bound to the
+        machine itself (127.0.0.1).
 
     Returns
     -------
@@ -55,7 +61,7 @@ def create_app(
     import flask
     from dash import html
 
-    from gridmap.app import security, tiles
+    from gridmap.app import auth, security, tiles
     from gridmap.i18n import LANGS, t
     from gridmap.resources import assets_dir
 
@@ -97,8 +103,11 @@ def create_app(
 
         refresh_seconds = get_settings().refresh_seconds
     app.server.config["GRIDMAP_REFRESH_SECONDS"] = int(refresh_seconds)
+    app.server.config["GRIDMAP_LISTED_ACCOUNTS"] = bool(listed_accounts)
     app.layout = html.Div([dash.page_container], className="gm-root")
     _serve_geometry(app, str(store_address), basemap.offset)
+    # Every route but the sign-in's own and the bundles asks for a session.
+    auth.install(app)
     # Registered first, so it runs after the others (Flask runs them in reverse).
     _compress_packages(app)
     _cache_fingerprinted(app)
@@ -266,8 +275,10 @@ def _warm_packages(app: dash.Dash) -> None:
     """Ask for the page's scripts once, so the first visitor gets them compressed at once."""
     import re
 
+    # The page itself is for signed-in users: its HTML is made here, past the gate.
+    with app.server.test_request_context(app.config.requests_pathname_prefix):
+        page = app.index()
     client = app.server.test_client()
-    page = client.get(app.config.requests_pathname_prefix).get_data(as_text=True)
     for src in re.findall(r'<script src="([^"]+_dash-component-suites/[^"]+)"', page):
         client.get(src, headers={"Accept-Encoding": "br"})
 
@@ -362,7 +373,9 @@ def run(
     source = get_source(str(store_address), basemap.offset if basemap else None)
     # Read the layers and walk the network now: the first page paints fast.
     source.warm()
-    app = create_app(store_address, lang=lang, basemap=basemap)
+    # The demo's accounts are listed on the login page only on the machine itself.
+    local = host in ("127.0.0.1", "localhost", "::1")
+    app = create_app(store_address, lang=lang, basemap=basemap, listed_accounts=local)
     # And compress the scripts (a second or two) while the server starts.
     import threading
 

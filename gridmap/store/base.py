@@ -462,6 +462,11 @@ class Store(abc.ABC):
             )
         return n
 
+    def setting(self, key: str) -> str | None:
+        """A value of the store's settings table (``demo_accounts`` …), or None."""
+        with self._accounts(write=False) as cur:
+            return sql_accounts.get_setting(cur, key)
+
     def secret_key(self) -> str:
         """The app's session secret kept in the store, made on first use (64 hex digits)."""
         with self._accounts(write=False) as cur:

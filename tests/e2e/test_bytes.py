@@ -14,6 +14,7 @@ import json
 import re
 
 import pytest
+from signin import sign_in
 from test_dashboard import (  # noqa: F401
     TIMEOUT_MS,
     _crumbs,
@@ -127,10 +128,11 @@ def test_a_toggle_sends_its_layer_only(page_of, server):  # noqa: F811
     print("toggle bytes at the district:", seen)
 
 
-def test_the_outline_and_favicon_are_fetched_once(page_of, server):  # noqa: F811
-    """Down to a subdistrict and back by the breadcrumb, twice: the district's outline
-    and the favicon come over the network once (then from the browser's cache)."""
-    page = page_of(1920, 1080)
+def test_the_outline_and_favicon_are_fetched_once(page_of, server, demo_admin):  # noqa: F811
+    """Signing in (which opens the district), then down to a subdistrict and back by the
+    breadcrumb, twice: the district's outline and the favicon come over the network
+    once (then from the browser's cache)."""
+    page = page_of(1920, 1080, signed_in=False)
     cdp = page.context.new_cdp_session(page)
     cdp.send("Network.enable")
     urls: dict[str, str] = {}
@@ -147,6 +149,7 @@ def test_the_outline_and_favicon_are_fetched_once(page_of, server):  # noqa: F81
             network.append(url)
 
     cdp.on("Network.loadingFinished", finished)
+    sign_in(page, server, *demo_admin)
     page.goto(server + "/")
     page.wait_for_selector("path.gm-unit", timeout=TIMEOUT_MS)
     district = _crumbs(page)[0]
@@ -173,7 +176,7 @@ def test_a_data_change_resends_only_what_changed(page_of, demo_path, tmp_path): 
     copy, case = _live_copy(demo_path, tmp_path)
     district = str(case["grid_code"])[:6]
     with _serving(copy, tmp_path, env={"GRIDMAP_REFRESH_SECONDS": "1"}) as url:
-        page = page_of(1920, 1080)
+        page = page_of(1920, 1080, sign_in_at=url)
         calls = _Callbacks(page)
         page.goto(f"{url}/?unit={district}")
         page.wait_for_selector("path.gm-unit", timeout=TIMEOUT_MS)

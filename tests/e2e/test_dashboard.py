@@ -18,7 +18,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS
+from conftest import CHROMIUM, CHROMIUM_ARGS, add_admin
+from signin import sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +36,13 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def _serving(store: Path, folder: Path, *args: str, env: dict[str, str] | None = None):
-    """`gridmap serve STORE --port P [ARGS]` in a subprocess; its base URL."""
+    """`gridmap serve STORE --port P [ARGS]` in a subprocess; its base URL.
+
+    The store gets the tests' admin (conftest.TEST_ADMIN) first: every page needs a
+    sign-in. The subprocess inherits the environment, PYTHONPATH included, so it
+    runs the code under test (a worktree's), not whatever the venv installed.
+    """
+    add_admin(store)
     port = _free_port()
     exe = Path(sys.executable).with_name("gridmap")
     # The server's output goes to a file: a pipe nobody reads would fill and block it.
@@ -55,7 +62,8 @@ def _serving(store: Path, folder: Path, *args: str, env: dict[str, str] | None =
             if proc.poll() is not None:
                 raise AssertionError(f"gridmap serve exited:\n{log.read_text()}")
             try:
-                urllib.request.urlopen(url + "/_dash-layout", timeout=1).read()
+                # The ping answers without a session (the app's pages ask for one).
+                urllib.request.urlopen(url + "/_gridmap/ping", timeout=1).read()
                 break
             except OSError:
                 if time.perf_counter() - t0 > 60:
@@ -91,11 +99,19 @@ def browser(require_tool):
 
 
 @pytest.fixture
-def page_of(browser, server):
-    """A new page at a viewport, watched for console errors and requests leaving the host."""
+def page_of(browser, server, demo_admin):
+    """A new page at a viewport, watched for console errors and requests leaving the host,
+    signed in through /login (at ``sign_in_at``, else the module's server; ``None``
+    with ``signed_in=False``: the test signs in itself, or needs no server)."""
     opened = []
 
-    def make(width: int = 1280, height: int = 800):
+    def make(
+        width: int = 1280,
+        height: int = 800,
+        *,
+        sign_in_at: str | None = None,
+        signed_in: bool = True,
+    ):
         context = browser.new_context(viewport={"width": width, "height": height})
         page = context.new_page()
         page.errors, page.foreign = [], []
@@ -113,6 +129,8 @@ def page_of(browser, server):
 
         page.on("request", check)
         opened.append((context, page))
+        if signed_in:
+            sign_in(page, sign_in_at or server, *demo_admin)
         return page
 
     yield make
@@ -243,7 +261,7 @@ def test_real_click_on_a_polygon_drills(page_of, server):
 def test_language_switch(page_of, demo_path, tmp_path):
     """Chinese to English and back; the geometry is fetched once (the server's log says)."""
     with _serving(demo_path, tmp_path) as url:
-        page = page_of()
+        page = page_of(sign_in_at=url)
         page.goto(url + "/?unit=431002001")
         _wait_view(page, "431002001")
         assert "网格" in page.locator("h1").inner_text()
@@ -415,7 +433,7 @@ def test_clicks_drill_through_overlays(page_of, server):
 def test_store_without_roads_or_incidents(page_of, bare_demo_path, tmp_path):
     """A store without roads and incidents: a message in the page, still a map, no errors."""
     with _serving(bare_demo_path, tmp_path) as url:
-        page = page_of()
+        page = page_of(sign_in_at=url)
         page.goto(url + "/?lang=en")
         message = page.get_by_test_id("message")
         message.wait_for(timeout=TIMEOUT_MS)
@@ -436,7 +454,7 @@ _PNG = bytes.fromhex(
 )
 
 
-def test_amap_basemap_shifts_the_layers(page_of, demo_path, tmp_path):
+def test_amap_basemap_shifts_the_layers(page_of, demo_path, tmp_path, demo_admin):
     """With AMap tiles the map asks AMap for tiles (answered here: nothing leaves the
     machine), attributes them, and the units the browser draws are shifted to GCJ-02."""
     import numpy as np
@@ -446,7 +464,8 @@ def test_amap_basemap_shifts_the_layers(page_of, demo_path, tmp_path):
     from gridmap.services.source import Source
 
     with _serving(demo_path, tmp_path, "--basemap", "amap") as url:
-        page = page_of()
+        # Signed in once the tiles are answered here (the page after /login has a map).
+        page = page_of(signed_in=False)
         tiles, pages = [], []
 
         def answer(route):
@@ -459,6 +478,7 @@ def test_amap_basemap_shifts_the_layers(page_of, demo_path, tmp_path):
                 pages.append(response.json())
 
         page.route("https://*.is.autonavi.com/**", answer)
+        sign_in(page, url, *demo_admin)
         page.on("response", keep)
         page.goto(url + "/?unit=431002001")
         page.wait_for_selector("path.gm-unit", timeout=TIMEOUT_MS)
@@ -486,7 +506,7 @@ def test_an_open_page_shows_new_data(page_of, demo_path, tmp_path):
     copy, case = _live_copy(demo_path, tmp_path)
     grid = str(case["grid_code"])
     with _serving(copy, tmp_path, env={"GRIDMAP_REFRESH_SECONDS": "1"}) as url:
-        page = page_of()
+        page = page_of(sign_in_at=url)
         page.goto(f"{url}/?unit={grid}")
         _wait_numbers(page)
         shown = page.get_by_test_id("number-incidents.open").inner_text()
@@ -533,7 +553,7 @@ def test_the_export_shows_the_dashboards_units_legend(page_of, server, demo_path
     out = tmp_path / "map.html"
     args = ["export", str(demo_path), "--html", str(out), "--unit", unit]
     assert main([*args, "--layers", "units", "--measure", "population"]) == 0
-    exported = page_of()
+    exported = page_of(signed_in=False)  # a file: no server
     exported.goto(out.resolve().as_uri())
     exported.wait_for_selector("[data-testid=legend-units]", timeout=TIMEOUT_MS)
     assert _export_legend(exported, "legend-units") == shown
@@ -565,7 +585,7 @@ def failing_server(demo_path, monkeypatch):
         close_sources()
 
 
-def test_a_failing_layer_says_so_in_its_panel(browser, failing_server, caplog):
+def test_a_failing_layer_says_so_in_its_panel(browser, failing_server, caplog, demo_admin):
     """The party layer fails: one line in its panel, logged with its traceback; the rest works."""
     import logging
 
@@ -574,6 +594,7 @@ def test_a_failing_layer_says_so_in_its_panel(browser, failing_server, caplog):
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    sign_in(page, failing_server, *demo_admin)
     page.goto(failing_server + "/?unit=431002001")
     _wait_numbers(page)
     toggles = page.locator("#gm-layer-toggles")

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from signin import sign_in
 from test_dashboard import TIMEOUT_MS, _serving, _wait_view, browser, page_of  # noqa: F401
 
 pytestmark = pytest.mark.slow
@@ -138,10 +139,11 @@ def _check_tips(shown: dict, where: str) -> None:
     assert literal, f"{where}: no tooltip shows a name literally: {shown['tips'][:5]}"
 
 
-def test_dashboard_draws_names_as_text(page_of, server):  # noqa: F811
+def test_dashboard_draws_names_as_text(page_of, server, demo_admin):  # noqa: F811
     """District to building, every layer on: hover everything, click down, no script runs."""
-    page = page_of(1280, 1000)
-    dialogs = _arm(page)
+    page = page_of(1280, 1000, signed_in=False)
+    dialogs = _arm(page)  # before the sign-in, which opens the district already
+    sign_in(page, server, *demo_admin)
     page.goto(server + "/")
     page.wait_for_selector("path.gm-unit", timeout=TIMEOUT_MS)
     toggles = page.locator("#gm-layer-toggles")
@@ -187,7 +189,7 @@ def test_export_draws_names_as_text(page_of, hostile_path, tmp_path):  # noqa: F
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    page = page_of()
+    page = page_of(signed_in=False)  # a file: no server
     dialogs = _arm(page)
     page.goto(out.resolve().as_uri())
     page.wait_for_selector(".leaflet-interactive", timeout=TIMEOUT_MS)

@@ -234,7 +234,7 @@ def test_a_wall_display_catches_up_after_an_outage(page_of, demo_path, tmp_path,
     copy, case = _live_copy(demo_path, tmp_path)
     grid = str(case["grid_code"])
     with _serving(copy, tmp_path, env={"GRIDMAP_REFRESH_SECONDS": refresh}) as url:
-        page = page_of(1920, 1080)
+        page = page_of(1920, 1080, sign_in_at=url)
         expected = _expect_failed_requests(page)
         _open(page, f"{url}/?unit={grid}", grid)
         open_now = page.get_by_test_id("number-incidents.open")

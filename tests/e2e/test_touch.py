@@ -12,6 +12,7 @@ mouse) keeps its layout. Screenshots go to tests/artifacts/screenshots/touch-*.p
 from __future__ import annotations
 
 import pytest
+from signin import sign_in
 from test_dashboard import SHOTS, TIMEOUT_MS, browser, server  # noqa: F401
 
 pytestmark = pytest.mark.slow
@@ -101,9 +102,9 @@ def grid_code(demo_path) -> str:
 
 
 @pytest.fixture
-def tablet_of(browser, server):  # noqa: F811
+def tablet_of(browser, server, demo_admin):  # noqa: F811
     """A new page on a touch screen of the given size, watched as ``page_of`` watches
-    (no console errors, no request leaving the host)."""
+    (no console errors, no request leaving the host), signed in through /login."""
     opened = []
 
     def make(width: int, height: int, touch: bool = True):
@@ -123,6 +124,7 @@ def tablet_of(browser, server):  # noqa: F811
             ),
         )
         opened.append((context, page))
+        sign_in(page, server, *demo_admin)
         return page
 
     yield make

@@ -29,13 +29,14 @@ from dash import (
     no_update,
 )
 
-from gridmap.app import basemap_url, ids, outline_url, units_url
+from gridmap.app import auth, basemap_url, ids, outline_url, units_url
 from gridmap.app import inputs as checks
 from gridmap.app import views as v
 from gridmap.app.errors import in_panel
 from gridmap.app.tiles import Basemap
 from gridmap.codes import ancestor, drawn_parent, is_under, level_of, width_of
 from gridmap.coverage import MUST_HAVE
+from gridmap.errors import AuthError
 from gridmap.i18n import LANGS, label, t
 from gridmap.schema import INCIDENT_CATEGORIES
 from gridmap.services.source import Source, get_source
@@ -133,6 +134,7 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
                 ),
                 **_tid("lang-switch"),
             ),
+            _account(lang),
         ],
         className="gm-header",
     )
@@ -278,6 +280,52 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
 
 
 # -- pieces of the layout -------------------------------------------------------------
+
+
+def _account(lang: str) -> html.Div | None:
+    """Who is signed in (name and role), with "change password" and "sign out".
+
+    Plain links and a form, not callbacks: the password page and the sign-out
+    are server pages (gridmap/app/auth.py). A wall display shows its name only.
+    """
+    try:
+        account = auth.current_account()
+    except AuthError:
+        return None
+    prefix = flask.current_app.config["GRIDMAP_PATH_PREFIX"]
+    who = html.Span(
+        f"{account.name} · {label('role', account.role, lang)}",
+        className="gm-account-name",
+        **_tid("account"),
+    )
+    controls: list[Any] = []
+    if not auth.is_wall():
+        controls = [
+            html.A(
+                t("auth.change_password", lang),
+                href=f"{prefix}account/password?lang={lang}",
+                className="gm-account-link",
+                **_tid("change-password"),
+            ),
+            # A POST (a link would sign out whoever a page of another site sends to it).
+            html.Form(
+                html.Button(
+                    t("auth.logout", lang),
+                    type="submit",
+                    className="gm-account-link",
+                    **_tid("logout"),
+                ),
+                method="POST",
+                action=f"{prefix}logout?lang={lang}",
+                className="gm-logout",
+            ),
+        ]
+    return html.Div(
+        [who, *controls],
+        className="gm-account",
+        role="group",
+        **{"aria-label": t("auth.account", lang)},
+    )
 
 
 def _home(lang: str) -> html.Button:
