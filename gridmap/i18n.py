@@ -491,6 +491,12 @@ _incident_count_labels()
 CATALOGUE.update(
     {
         "app.reporter": ("报告人", "Reported by"),
+        "app.not_in_area": ("不在您的管辖范围内", "not in your area"),
+        "app.not_in_area_hint": (
+            "您只能查看自己负责的区域",
+            "you can open only the units you are responsible for",
+        ),
+        "app.my_areas": ("我的区域", "My areas"),
         "role.admin": ("系统管理员", "Administrator"),
         "role.commander": ("指挥中心", "Command centre"),
         "role.dispatcher": ("受理派遣员", "Dispatcher"),

@@ -13,6 +13,7 @@ import time
 import pytest
 from conftest import signed_in
 
+from gridmap.accounts import Account
 from gridmap.app import inputs as checks
 from gridmap.coverage import MUST_HAVE
 from gridmap.schema import INCIDENT_CATEGORIES
@@ -91,7 +92,8 @@ def test_forged_facility_toggles_and_state_are_refused(client, src):
     # No state to take the language from: the message is in Chinese, the default.
     _refused(_circles(client, "not a dict"), "unit")
     # A forged child level is not believed: the server recomputes it.
-    state = checks.check_state(src, _view(src, child_level="building"))
+    admin = Account("t", "admin")
+    state = checks.check_state(src, _view(src, child_level="building"), who=admin)
     assert state["child_level"] == "subdistrict"
 
 

@@ -61,7 +61,7 @@ def create_app(
     import flask
     from dash import html
 
-    from gridmap.app import auth, security, tiles
+    from gridmap.app import area, auth, security, tiles
     from gridmap.i18n import LANGS, t
     from gridmap.resources import assets_dir
 
@@ -106,8 +106,10 @@ def create_app(
     app.server.config["GRIDMAP_LISTED_ACCOUNTS"] = bool(listed_accounts)
     app.layout = html.Div([dash.page_container], className="gm-root")
     _serve_geometry(app, str(store_address), basemap.offset)
-    # Every route but the sign-in's own and the bundles asks for a session.
+    # Every route but the sign-in's own and the bundles asks for a session;
+    # what it names must be in the user's area.
     auth.install(app)
+    area.install(app.server)
     # Registered first, so it runs after the others (Flask runs them in reverse).
     _compress_packages(app)
     _cache_fingerprinted(app)
@@ -141,7 +143,7 @@ def _serve_geometry(app: dash.Dash, address: str, offset: str | None) -> None:
     """
     import flask
 
-    from gridmap.app import views
+    from gridmap.app import area, views
     from gridmap.services.source import UnitNotFoundError, get_source
 
     prefix = app.config.routes_pathname_prefix
@@ -165,6 +167,7 @@ def _serve_geometry(app: dash.Dash, address: str, offset: str | None) -> None:
             src.unit(code)
         except UnitNotFoundError as error:
             flask.abort(404, str(error))
+        area.check(code)
         body = src.cached(
             f"units-json:{code}", lambda: json.dumps(views.units_geojson(src, code)).encode()
         )
@@ -181,6 +184,7 @@ def _serve_geometry(app: dash.Dash, address: str, offset: str | None) -> None:
             flask.abort(404, str(error))
         if lang not in LANGS:
             flask.abort(404, f"no language {lang!r}")
+        area.check(code, lang)
         body = src.cached(
             f"outline-json:{code}:{lang}",
             lambda: json.dumps(views.outline(src, code, lang)).encode(),

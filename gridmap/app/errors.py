@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from gridmap.errors import GridmapError
+from gridmap.errors import AccessError, GridmapError
 from gridmap.i18n import LANGS, t
 
 __all__ = ["in_panel", "message_box", "user_message"]
@@ -87,6 +87,10 @@ def in_panel(fallback: Callable[[Any], Any]) -> Callable[[Callable[..., Any]], C
                 from dash.exceptions import PreventUpdate
 
                 if isinstance(error, PreventUpdate):
+                    raise
+                # Outside the user's area: HTTP 403, nothing drawn (gridmap.app.area).
+                if isinstance(error, AccessError):
+                    log.warning("callback %s refused: not in the user's area", func.__name__)
                     raise
                 reference = uuid.uuid4().hex[:8]
                 if isinstance(error, GridmapError):

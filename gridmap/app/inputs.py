@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from gridmap.accounts import Account, in_scope
+from gridmap.app import area
 from gridmap.codes import below, level_of
 from gridmap.errors import GridmapError
 from gridmap.i18n import LANGS, t
@@ -53,8 +55,9 @@ def _refuse(what: str, value: Any, lang: str) -> RefusedInputError:
     )
 
 
-def check_state(src: Source, state: Any) -> dict[str, Any]:
-    """The view's state, checked: a unit that exists, a language, its ``child_level``.
+def check_state(src: Source, state: Any, *, who: Account | None = None) -> dict[str, Any]:
+    """The view's state, checked: a unit that exists in the user's area, a language, its
+    ``child_level``.
 
     Parameters
     ----------
@@ -62,6 +65,8 @@ def check_state(src: Source, state: Any) -> dict[str, Any]:
         The store.
     state
         The ``VIEW`` store's data, as the browser sent it.
+    who
+        The account asking (default: the current request's, :func:`gridmap.app.area.account`).
 
     Returns
     -------
@@ -72,6 +77,8 @@ def check_state(src: Source, state: Any) -> dict[str, Any]:
     ------
     RefusedInputError
         When the state is not a dict of a known unit and language.
+    gridmap.app.area.NotInAreaError
+        When the unit is outside the account's area (HTTP 403).
     """
     lang = state.get("lang") if isinstance(state, dict) else None
     lang = lang if lang in LANGS else "zh"
@@ -82,6 +89,9 @@ def check_state(src: Source, state: Any) -> dict[str, Any]:
         src.unit(code)
     except UnitNotFoundError:
         raise _refuse(t("app.what.unit", lang), code, lang) from None
+    # Every callback passes here: the one door to the store's data by unit.
+    if not in_scope(code, (who or area.account()).scope):
+        raise area.NotInAreaError(t("app.not_in_area", lang), t("app.not_in_area_hint", lang))
     return {"code": code, "lang": lang, "child_level": below(level_of(code))}
 
 

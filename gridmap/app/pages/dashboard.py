@@ -29,11 +29,12 @@ from dash import (
     no_update,
 )
 
-from gridmap.app import auth, basemap_url, ids, outline_url, units_url
+from gridmap.app import area, auth, basemap_url, ids, outline_url, units_url
 from gridmap.app import inputs as checks
 from gridmap.app import views as v
 from gridmap.app.errors import in_panel
 from gridmap.app.tiles import Basemap
+from gridmap.audit import AuditEntry
 from gridmap.codes import ancestor, drawn_parent, is_under, level_of, width_of
 from gridmap.coverage import MUST_HAVE
 from gridmap.errors import AuthError
@@ -118,6 +119,12 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
     src = _source()
     resolved = v.resolve(src, unit, lang)
     code = resolved["code"]
+    if code is not None and not unit:
+        code = area.home(src)  # a scoped user's `/` opens their own unit
+    elif code is not None and not area.allowed(code):
+        # Asked for by URL: nothing of the unit is read; home is offered instead.
+        resolved = {"code": None, "message": t("app.not_in_area", lang)}
+        code = None
     other = "en" if lang == "zh" else "zh"
     header = html.Header(
         [
@@ -140,11 +147,20 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
     )
     messages = [resolved["message"]] if resolved["message"] else []
     if code is None:
+        home = (
+            html.P(
+                dcc.Link(t("app.my_areas", lang), href=dash.get_relative_path("/")),
+                **_tid("home-link"),
+            )
+            if resolved["message"] == t("app.not_in_area", lang)
+            else None
+        )
         return html.Div(
             [
                 header,
                 _offline(lang),
                 _message(messages),
+                home,
                 dcc.Location(id=ids.URL, refresh="callback-nav"),
             ],
             className="gm-page",
@@ -375,8 +391,12 @@ def _breadcrumb(crumbs: list[dict[str, str]], lang: str, below: str | None) -> h
         text = f"{crumb['level']} {crumb['name']}"
         attrs = {"data-code": crumb["code"], "className": "gm-crumb"}
         if i < len(crumbs) - 1:
-            href = dash.get_relative_path("/") + v.search_for(crumb["code"], lang)
-            items.append(html.Span(dcc.Link(text, href=href), **attrs))
+            # Units above the user's area are named, not linked (their views are refused).
+            if area.allowed(crumb["code"]):
+                href = dash.get_relative_path("/") + v.search_for(crumb["code"], lang)
+                items.append(html.Span(dcc.Link(text, href=href), **attrs))
+            else:
+                items.append(html.Span(text, **attrs))
             items.append(html.Span(" › ", className="gm-sep"))
         else:
             items.append(html.Span(text, **attrs, **{"aria-current": "page"}))
@@ -418,9 +438,22 @@ def _building_panel(src: Source, code: str, lang: str) -> html.Section:
 
 
 def _building_children(src: Source, code: str, lang: str) -> list[Any]:
-    info = v.building_info(src, code, lang)
+    who = area.account()
+    info = v.building_info(src, code, lang, who)
     if info is None:
         return []
+    if info["pii"]:
+        # Unmasked personal data shown: the access is recorded (PIPL).
+        src.store.audit(
+            AuditEntry(
+                who.name,
+                who.role,
+                flask.request.remote_addr or "",
+                "pii_view",
+                code,
+                {"cases": info["pii"]},
+            )
+        )
     none = t("app.none", lang)
     groups = [
         html.Li(
