@@ -14,6 +14,7 @@ import hashlib
 import re
 
 import pytest
+from conftest import signed_in
 
 from gridmap.app import security
 from gridmap.app.tiles import basemap
@@ -40,7 +41,8 @@ def app(demo_path):
 
 @pytest.fixture(scope="module")
 def client(app):
-    return app.server.test_client()
+    # Signed in: the routes checked here answer only a session (gridmap/app/auth.py).
+    return signed_in(app.server.test_client())
 
 
 def _policy(response) -> dict[str, list[str]]:
