@@ -10,6 +10,7 @@ without them the renderer never starts and the first check fails at once.
 from __future__ import annotations
 
 import pytest
+from signin import sign_in
 from test_dashboard import (  # noqa: F401
     _PNG,
     TIMEOUT_MS,
@@ -136,13 +137,24 @@ def test_tiles_from_the_basemaps_hosts_are_allowed(page_of, demo_path, tmp_path)
         _assert_clean(page)
 
 
-def test_the_watch_sees_a_violation(browser, server):  # noqa: F811
-    """The check above can fail: an inline script the policy does not name is reported."""
+def test_the_login_page_runs_under_its_policy_and_the_watch_sees_a_violation(
+    browser,  # noqa: F811
+    server,  # noqa: F811
+    demo_admin,
+):
+    """The sign-in page passes the policy too (it is server-rendered, no script); and the
+    check above can fail: an inline script the policy does not name is reported."""
     context = browser.new_context()
     page = context.new_page()
     page.add_init_script(_WATCH)
+    page.console_all = []
+    page.on("console", lambda m: page.console_all.append(f"{m.type}: {m.text}"))
     page.goto(server + "/")
+    page.get_by_test_id("login-user").wait_for(timeout=TIMEOUT_MS)
+    _assert_clean(page)
+    sign_in(page, server, *demo_admin)
     page.wait_for_selector("path.gm-unit", timeout=TIMEOUT_MS)
+    _assert_clean(page)
     page.evaluate(
         """() => { const s = document.createElement('script');
                    s.textContent = 'window.__ran = true'; document.body.append(s); }"""
