@@ -301,6 +301,7 @@ def install(app: dash.Dash) -> None:
         lang = _lang()
         if flask_login.current_user.is_authenticated:
             _end("user")
+        flask.session.clear()
         return flask.redirect(_login_url(prefix, lang=lang, reason="signed_out"))
 
     @server.route(prefix + "wall", methods=["GET"])
