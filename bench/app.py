@@ -38,6 +38,12 @@ child process, warmed as it is for users) and measures, in one run:
 No peer is named for these targets, so none is run. Exit status 1 if a target
 is missed.
 
+Every page and data route asks for a session (issue 12): the benchmark adds an
+admin ``bench`` to its copy of the store (also the ``--actor`` of the data
+change), signs in once with ``POST /login`` and sends that session's cookie
+with every request, and puts it into each Chromium context before it opens a
+page (so a "cold" view is still the first visit of the dashboard itself).
+
 Run: ``./dev.sh bench app [--store DEMO.gpkg] [--drills 100] [--paints 5] [--only speed|bytes]``;
 without ``--store`` the 北湖区 demo is built into a temporary folder first.
 """
@@ -58,7 +64,9 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +87,10 @@ WIDTH = {"district": 6, "subdistrict": 9, "community": 12, "grid": 14, "building
 TARGETS = {"drill_p95_ms": 150.0, "first_paint_s": 2.0, "rss_mb": 1024.0}
 #: How often the served pages look for new data (GRIDMAP_REFRESH_SECONDS).
 REFRESH_SECONDS = 3
+#: The account the benchmark signs in with (and acts as in the CLI), added to its copy.
+BENCH_USER = "bench"
+#: The session cookie of the benchmark's sign-in (name and value), once signed in.
+SESSION: dict[str, str] = {}
 
 
 # -- the server -----------------------------------------------------------------------
@@ -111,7 +123,8 @@ def _start(store: Path, log: Path) -> tuple[subprocess.Popen, str, float]:
         if proc.poll() is not None:
             raise SystemExit(f"gridmap serve exited:\n{log.read_text()}")
         try:
-            urllib.request.urlopen(url + "/_dash-layout", timeout=1).read()
+            # The ping answers without a session.
+            urllib.request.urlopen(url + "/_gridmap/ping", timeout=1).read()
             return proc, url, time.perf_counter() - t0
         except OSError:
             if time.perf_counter() - t0 > 120:
@@ -129,6 +142,57 @@ def _memory_mb(pid: int) -> dict[str, float]:
     return out
 
 
+# -- signing in ----------------------------------------------------------------------
+
+
+def _add_bench_user(store: Path) -> str:
+    """Give the store (the benchmark's copy) the admin ``bench``, with a new password."""
+    from gridmap.accounts import Account, generate_password, hash_password
+    from gridmap.audit import AuditEntry
+    from gridmap.store import open_store
+
+    password = generate_password()
+    entry = AuditEntry(BENCH_USER, "admin", "cli", "user_change", BENCH_USER)
+    with open_store(store) as opened:
+        if opened.user(BENCH_USER) is None:
+            account = Account(BENCH_USER, "admin", password_hash=hash_password(password))
+            opened.add_user(account, audit=entry)
+        else:
+            opened.change_user(BENCH_USER, {"password_hash": hash_password(password)}, audit=entry)
+    return password
+
+
+def _sign_in(url: str, password: str) -> None:
+    """``POST /login`` once; the session cookie goes into :data:`SESSION`."""
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    form = urllib.parse.urlencode({"name": BENCH_USER, "password": password}).encode()
+    with opener.open(url + "/login", data=form, timeout=60) as response:
+        response.read()
+    cookie = next((c for c in jar if c.name == "gridmap_session"), None)
+    if cookie is None:
+        raise SystemExit(f"could not sign in to {url} as {BENCH_USER}")
+    SESSION.update(name=cookie.name, value=cookie.value)
+
+
+def _headers() -> dict[str, str]:
+    return {"Cookie": f"{SESSION['name']}={SESSION['value']}"} if SESSION else {}
+
+
+def _get(url: str) -> bytes:
+    """GET with the session."""
+    with urllib.request.urlopen(urllib.request.Request(url, headers=_headers()), timeout=60) as r:
+        return r.read()
+
+
+def _context(browser: Any, url: str, **options: Any) -> Any:
+    """A fresh Chromium context (empty cache) holding the benchmark's session cookie."""
+    context = browser.new_context(**options)
+    if SESSION:
+        context.add_cookies([{"name": SESSION["name"], "value": SESSION["value"], "url": url}])
+    return context
+
+
 # -- drills ---------------------------------------------------------------------------
 
 
@@ -138,7 +202,7 @@ def _post(url: str, body: dict) -> tuple[float, Any]:
     request = urllib.request.Request(
         url + "/_dash-update-component",
         data=data,
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **_headers()},
     )
     t0 = time.perf_counter()
     with urllib.request.urlopen(request, timeout=60) as response:
@@ -294,7 +358,7 @@ def _drills(url: str, buildings: list[str], months: int) -> tuple[list[float], d
                         if found.group(0) not in fetched:
                             fetched.add(found.group(0))
                             t0 = time.perf_counter()
-                            urllib.request.urlopen(url + found.group(0), timeout=60).read()
+                            _get(url + found.group(0))
                             elapsed = time.perf_counter() - t0
                             total += elapsed
                             per_callback.setdefault(f"{what} (GET)", []).append(elapsed)
@@ -313,7 +377,7 @@ def _first_paints(url: str, runs: int) -> list[float]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for _ in range(runs):
-            context = browser.new_context(viewport={"width": 1920, "height": 1080})
+            context = _context(browser, url, viewport={"width": 1920, "height": 1080})
             page = context.new_page()
             t0 = time.perf_counter()
             page.goto(url + "/")
@@ -438,7 +502,7 @@ def _bytes(url: str, store: Path, building: str, incident: str | None) -> dict[s
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
         # A cold grid view: a fresh context (empty cache), straight to ?unit=GRID.
-        context = browser.new_context(viewport={"width": 1920, "height": 1080})
+        context = _context(browser, url, viewport={"width": 1920, "height": 1080})
         page = context.new_page()
         wire = _Wire(page)
         page.goto(f"{url}/?unit={grid}")
@@ -450,7 +514,7 @@ def _bytes(url: str, store: Path, building: str, incident: str | None) -> dict[s
         context.close()
 
         # Layer toggles, one after another at each level (each on top of those on).
-        context = browser.new_context(viewport={"width": 1920, "height": 1080})
+        context = _context(browser, url, viewport={"width": 1920, "height": 1080})
         page = context.new_page()
         wire = _Wire(page)
         for level, code in zip(LEVELS, _path_to(building), strict=True):
@@ -471,7 +535,7 @@ def _bytes(url: str, store: Path, building: str, incident: str | None) -> dict[s
         # A data change (one case closed) with the heatmap on, at the district:
         # what the page fetches when its refresh notices the new data.
         if incident is not None:
-            context = browser.new_context(viewport={"width": 1920, "height": 1080})
+            context = _context(browser, url, viewport={"width": 1920, "height": 1080})
             page = context.new_page()
             wire = _Wire(page)
             district = building[:6]
@@ -492,7 +556,7 @@ def _bytes(url: str, store: Path, building: str, incident: str | None) -> dict[s
                     "--closed-level",
                     "grid",
                     "--actor",
-                    "bench",
+                    BENCH_USER,
                 ],
                 check=True,
                 stdout=subprocess.DEVNULL,
@@ -507,7 +571,7 @@ def _bytes(url: str, store: Path, building: str, incident: str | None) -> dict[s
         # then, the browser's cache warm (the app's scripts and the basemap kept
         # from that visit, as on a supervisor's tablet), the grid view opened
         # again; then a drill from the grid's community into the grid.
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        context = _context(browser, url, viewport={"width": 1280, "height": 800})
         page = context.new_page()
         wire = _Wire(page)
         wire.cdp.send("Network.emulateNetworkConditions", SLOW)
@@ -593,8 +657,10 @@ def main(argv: list[str] | None = None) -> int:
         incident = str(closable.iloc[0]) if len(closable) else None
         buildings = random.Random(args.seed).sample(sorted(codes), max(1, args.drills // 4))
 
+        password = _add_bench_user(store)
         proc, url, started = _start(store, folder / "serve.log")
         try:
+            _sign_in(url, password)
             memory_start = _memory_mb(proc.pid)
             speed = wire = None
             if args.only != "bytes":

@@ -376,6 +376,27 @@ def test_the_cookie_is_secure_when_asked(path, clock, monkeypatch):
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
+def test_what_is_named_by_its_version_is_kept_whatever_the_cookie(app, client):
+    """The idle clock changes the cookie with every action; the geometry, favicon and
+    scripts at their versioned URLs must stay in the browser's cache all the same."""
+    from gridmap.app import units_url
+    from gridmap.services.source import get_source
+
+    _sign_in(client, "li")
+    units = client.get(units_url(get_source(app.server.config["GRIDMAP_STORE"]), "431002"))
+    assert units.status_code == 200
+    assert "Cookie" not in units.headers.get("Vary", "")
+    # Only for this browser: it is for signed-in users.
+    assert units.headers["Cache-Control"].startswith("private")
+    page = client.get("/")
+    icon = re.search(r'href="([^"]*_favicon\.ico\?v=[^"]+)"', page.get_data(as_text=True))
+    favicon = client.get(icon.group(1))
+    assert "Cookie" not in favicon.headers.get("Vary", "")
+    favicon.close()
+    # A page names the account: it varies by the cookie.
+    assert "Cookie" in page.headers["Vary"]
+
+
 def test_the_secret_is_kept_in_the_store_or_taken_from_the_environment(path, monkeypatch):
     first, second = _app(path), _app(path)
     assert first.server.secret_key == second.server.secret_key  # a restart keeps sessions

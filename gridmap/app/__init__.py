@@ -152,8 +152,9 @@ def _serve_geometry(app: dash.Dash, address: str, offset: str | None) -> None:
         return flask.Response(
             body,
             mimetype="application/geo+json",
-            # The URL changes with the content: it can be kept for a day.
-            headers={"Cache-Control": "public, max-age=86400, immutable"},
+            # The URL changes with the content: it can be kept for a day (by the
+            # browser only: it is for signed-in users).
+            headers={"Cache-Control": "private, max-age=86400, immutable"},
         )
 
     @app.server.route(prefix + _BASEMAP_PATH)

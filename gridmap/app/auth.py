@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 import flask
+from flask.sessions import SecureCookieSessionInterface
 
 from gridmap.accounts import (
     Account,
@@ -246,6 +247,7 @@ def install(app: dash.Dash) -> None:
     server.config.setdefault("GRIDMAP_LISTED_ACCOUNTS", False)
     prefix = app.config.routes_pathname_prefix
 
+    server.session_interface = _Sessions()
     manager = flask_login.LoginManager()
     manager.init_app(server, add_context_processor=False)
     manager.user_loader(_load)
@@ -299,6 +301,7 @@ def install(app: dash.Dash) -> None:
         lang = _lang()
         if flask_login.current_user.is_authenticated:
             _end("user")
+        flask.session.clear()
         return flask.redirect(_login_url(prefix, lang=lang, reason="signed_out"))
 
     @server.route(prefix + "wall", methods=["GET"])
@@ -323,6 +326,31 @@ def install(app: dash.Dash) -> None:
         return _password(_lang(), prefix)
 
     _hide_tokens_in_logs()
+
+
+class _Sessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without ``Vary: Cookie`` on what is named by its content.
+
+    Flask says ``Vary: Cookie`` on every response of a request that looked at the
+    session (the gate looks at each one, Flask-Login too), and the cookie changes
+    with every user action (the idle clock): the browser kept the geometry, the
+    favicon and the scripts at their versioned URLs, but fetched them again after
+    every click, its copies keyed to an older cookie. What is kept a day or more
+    is the same for every session that may ask for it, so it varies by no cookie.
+    (A response that comes to differ by account must say so in its URL, as it
+    says its version.)
+    """
+
+    def save_session(self, app: flask.Flask, session: Any, response: flask.Response) -> None:
+        super().save_session(app, session, response)
+        kept = response.cache_control
+        if kept.immutable or (kept.max_age or 0) >= 86400:
+            # (HeaderSet.discard does not write the header back: set it anew.)
+            rest = [v for v in response.vary if v.lower() != "cookie"]
+            if rest:
+                response.headers["Vary"] = ", ".join(rest)
+            else:
+                response.headers.pop("Vary", None)
 
 
 def _check_rate(value: str) -> None:
