@@ -656,6 +656,7 @@ def _categories(text: str | None) -> tuple[str, ...]:
     help="Replace the roads, buildings and facilities of STORE (its hierarchy is kept).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_actor_option
 def import_osm(
     store: str,
     file: Path,
@@ -664,6 +665,7 @@ def import_osm(
     name: str | None,
     replace: bool,
     quiet: bool,
+    actor: str | None,
 ) -> None:
     """Import an OpenStreetMap extract (FILE.osm.pbf): walkable roads, buildings, facilities.
 
@@ -693,9 +695,19 @@ def import_osm(
             bar.set_postfix_str(f"done: {stage}")
             bar.update(1)
 
+        from gridmap.services.accounts import cli_actor, local_actor, require_role
+        from gridmap.store import open_store
+
+        if actor is None:
+            who = local_actor()  # the store may not exist yet
+        else:
+            with open_store(store) as st:
+                who = cli_actor(st, actor)
+        require_role(who, (), "import layers")
         report = run_import(
             store,
             file,
+            audit=who.entry("import", "osm", file=file.name, replace=replace),
             replace=replace,
             name=name,
             district_code=district_code,

@@ -341,6 +341,9 @@ def test_cli_import_then_reimport(tmp_path, capsys):
     meta = layers["metadata"].set_index("layer")
     assert meta.loc["grids", "synthetic"] and not meta.loc["roads", "synthetic"]
     assert "ESTIMATED" in meta.loc["buildings", "note"]
+    with open_store(store) as st:
+        (row,) = st.audit_log(action="import")
+    assert row["target"] == "osm" and row["role"] == "admin" and PBF.name in row["detail"]
 
     # Again without --replace: refused, nothing written.
     rc, _, err = run(capsys, "import-osm", store, PBF, "-q")

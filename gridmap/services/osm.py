@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gridmap.audit import AuditEntry
 from gridmap.codes import check_code
 from gridmap.errors import CodeError, InputError, option
 from gridmap.osm import STAGES, EstimateFactors, ImportReport, convert_osm, read_osm
@@ -31,6 +32,7 @@ def import_osm(
     grid_size: float | None = None,
     factors: EstimateFactors | None = None,
     progress: Callable[[str], None] | None = None,
+    audit: AuditEntry | None = None,
 ) -> ImportReport:
     """Import an OSM extract into a store, in one transaction.
 
@@ -49,6 +51,8 @@ def import_osm(
         As for :func:`gridmap.osm.convert_osm`.
     progress
         Called with each stage's name (:data:`gridmap.osm.STAGES`) once it is done.
+    audit
+        The audit row of the import, written in the import's transaction.
 
     Returns
     -------
@@ -92,7 +96,10 @@ def import_osm(
             if not replace:
                 _refuse_reimport(st, result.frames)
             st.write(
-                result.frames, mode="replace" if replace else "append", metadata=result.metadata
+                result.frames,
+                mode="replace" if replace else "append",
+                metadata=result.metadata,
+                audit=audit,
             )
             tick("write")
     except BaseException:
