@@ -19,8 +19,6 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import pandas as pd
-
 from gridmap.errors import AccessError, InputError
 
 __all__ = [
@@ -212,7 +210,8 @@ def sees_pii(account: Account | None, incident: Mapping[str, object]) -> bool:
 
 
 def _text(value: object) -> str | None:
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+    # pandas' NA and NaN, without importing pandas here (the CLI imports this module).
+    if value is None or type(value).__name__ == "NAType" or value != value:
         return None
     return str(value) or None
 

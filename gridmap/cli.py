@@ -16,6 +16,8 @@ from pathlib import Path
 
 import click
 
+from gridmap.accounts import ROLES
+from gridmap.audit import ACTIONS
 from gridmap.errors import GridmapError, InputError, render_options
 from gridmap.extras import missing_extra, require
 from gridmap.i18n import label, t
@@ -1172,9 +1174,7 @@ def users() -> None:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(
-        ["admin", "commander", "dispatcher", "department", "supervisor", "planner", "viewer"]
-    ),
+    type=click.Choice(ROLES),
     help="What the user may do (README, Accounts and roles).",
 )
 @click.option(
@@ -1370,22 +1370,7 @@ def _when(text: str | None, flag: str) -> datetime | None:
 @click.option(
     "--action",
     default=None,
-    type=click.Choice(
-        [
-            "sign_in",
-            "sign_in_failed",
-            "sign_out",
-            "incident_create",
-            "incident_move",
-            "import",
-            "export",
-            "user_change",
-            "token_change",
-            "scenario_save",
-            "pii_view",
-            "audit_prune",
-        ]
-    ),
+    type=click.Choice(ACTIONS),
     help="Rows of this action.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as a JSON list.")

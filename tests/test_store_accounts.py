@@ -12,24 +12,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+import test_store_contract as contract
 from test_store_contract import _district, _incidents
 
 from gridmap.accounts import Account, hash_password, token_digest, verify_password
 from gridmap.audit import AuditEntry
 from gridmap.errors import InputError
-from gridmap.store import open_store
 from gridmap.store.gpkg import GeoPackageStore
 
-
-@pytest.fixture(params=["gpkg", "postgis"])
-def store(request, tmp_path):
-    """An empty store of each backend."""
-    if request.param == "gpkg":
-        st = open_store(tmp_path / "store.gpkg", create=True)
-    else:
-        st = open_store(request.getfixturevalue("postgis_url"), create=True)
-    yield st
-    st.close()
+#: An empty store of each backend (the contract's fixture).
+store = contract.store
 
 
 def _entry(action: str = "user_change", target: str = "", **detail) -> AuditEntry:

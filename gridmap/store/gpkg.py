@@ -123,16 +123,11 @@ class GeoPackageStore(Store):
                     f"which failed: {exc.what}",
                     "open it once with write access (the upgrade adds tables and columns)",
                 ) from None
-            try:
+            with _committed(con):
                 _add_accounts(con)
                 for col in ("reporter_name", "reporter_phone"):
                     if col not in cols:
                         con.execute(f'ALTER TABLE "incidents" ADD COLUMN "{col}" TEXT')
-                con.execute("COMMIT")
-            except BaseException:
-                if con.in_transaction:
-                    con.execute("ROLLBACK")
-                raise
 
     @contextlib.contextmanager
     def _accounts(self, *, write: bool) -> Iterator[Cursor]:
@@ -142,13 +137,8 @@ class GeoPackageStore(Store):
                 yield cur
                 return
             _begin(con, self)
-            try:
+            with _committed(con):
                 yield cur
-                con.execute("COMMIT")
-            except BaseException:
-                if con.in_transaction:
-                    con.execute("ROLLBACK")
-                raise
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -401,6 +391,18 @@ def _begin(con: sqlite3.Connection, store: GeoPackageStore) -> None:
                 "try again when it has finished, or raise GRIDMAP_LOCK_TIMEOUT",
             ) from None
         raise StoreError(f"cannot write {store.path}: {exc}") from None
+
+
+@contextlib.contextmanager
+def _committed(con: sqlite3.Connection) -> Iterator[None]:
+    """Commit the open transaction if the block succeeds, else roll it back."""
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise
 
 
 def _insert(con: sqlite3.Connection, name: str, cols: list[str], rows: list[tuple]) -> None:
