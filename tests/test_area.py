@@ -215,3 +215,49 @@ def test_anonymous_requests_reach_nothing(app, store, units):
     assert client.get(f"/_gridmap/units/{inside}.geojson").status_code == 401
     for _, body in _bodies(_client(app, store, "admin"), inside):
         assert client.post("/_dash-update-component", json=body).status_code == 401
+
+
+def test_the_basemap_is_cut_to_the_area(app, store):
+    """A supervisor's basemap is the outline of its grid and the main roads crossing it."""
+    import shapely
+
+    admin, supervisor = _client(app, store, "admin"), _client(app, store, "supervisor")
+    whole = admin.get("/_gridmap/basemap.geojson").get_json()["features"]
+    mine = supervisor.get("/_gridmap/basemap.geojson").get_json()["features"]
+    assert 0 < len(mine) < len(whole) / 10
+    with open_store(store) as st:
+        grid = st.user("supervisor").scope[0]
+        shape = st.read("grids", where={"code": grid}).geometry.iloc[0]
+    lines = [shapely.geometry.shape(f["geometry"]) for f in mine]
+    assert all(line.intersects(shape.buffer(1e-6)) for line in lines)
+
+
+def _building_with_a_caller(store) -> tuple[str, dict]:
+    with open_store(store) as st:
+        inc = st.read("incidents")
+    hot = inc[
+        inc["step"].isin(["registered", "dispatched", "handling"])
+        & inc["building_code"].notna()
+        & inc["source"].eq("hotline_12345")
+    ].iloc[0]
+    return hot["building_code"], hot
+
+
+@pytest.mark.parametrize("role, unmasked", [("dispatcher", True), ("planner", False)])
+def test_the_building_panel_through_its_callback_masks_by_role(app, store, role, unmasked):
+    """As the browser asks for it: the panel's answer holds the phone masked or, for a
+    dispatcher, unmasked with a pii_view row in the audit log."""
+    client = _client(app, store, role)
+    code, hot = _building_with_a_caller(store)
+    (body,) = [b for o, b in _bodies(client, code) if o == "gm-building.children"]
+    text = _text(client.post("/_dash-update-component", json=body))
+    phone = hot["reporter_phone"]
+    masked = phone[:3] + "****" + phone[-4:]
+    with open_store(store) as st:
+        views = [r for r in st.audit_log(action="pii_view", user=role) if r["target"] == code]
+    if unmasked:
+        assert phone in text and hot["reporter_name"] in text
+        assert views and hot["id"] in views[-1]["detail"]
+    else:
+        assert phone not in text and masked in text and hot["reporter_name"] not in text
+        assert not views

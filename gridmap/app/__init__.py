@@ -159,7 +159,7 @@ def _serve_geometry(app: dash.Dash, address: str, offset: str | None) -> None:
 
     @app.server.route(prefix + _BASEMAP_PATH)
     def basemap_geojson() -> flask.Response:
-        return geojson(_basemap_body(get_source(address, offset)))
+        return geojson(_basemap_body(get_source(address, offset), area.account().scope))
 
     @app.server.route(prefix + _UNITS_PATH + "<code>.geojson")
     def units_geojson(code: str) -> flask.Response:
@@ -329,17 +329,22 @@ _OUTLINE_PATH = "_gridmap/outline/"
 _PING_PATH = "_gridmap/ping"
 
 
-def _basemap_body(src: Source) -> bytes:
+def _basemap_body(src: Source, scope: tuple[str, ...] = ()) -> bytes:
     from gridmap.app import views
 
-    return src.cached("basemap-json", lambda: json.dumps(views.basemap(src)).encode())
+    key = ",".join(scope)
+    return src.cached(f"basemap-json:{key}", lambda: json.dumps(views.basemap(src, scope)).encode())
 
 
-def basemap_url(src: Source, prefix: str = "/") -> str:
-    """The basemap's URL for ``src``: new whenever its content is (a hash of it)."""
+def basemap_url(src: Source, prefix: str = "/", scope: tuple[str, ...] = ()) -> str:
+    """The basemap's URL for ``src`` and a user's ``scope``: new whenever its content is."""
     import hashlib
 
-    version = src.cached("basemap-version", lambda: hashlib.sha1(_basemap_body(src)).hexdigest())
+    key = ",".join(scope)
+    version = src.cached(
+        f"basemap-version:{key}",
+        lambda: hashlib.sha1(_basemap_body(src, scope)).hexdigest(),
+    )
     return f"{prefix}{_BASEMAP_PATH}?v={version[:12]}"
 
 

@@ -529,13 +529,22 @@ def _int(value: Any) -> int | None:
 # -- basemap and overlays ----------------------------------------------------------
 
 
-def basemap(src: Source) -> dict[str, Any]:
+def basemap(src: Source, scope: Sequence[str] = ()) -> dict[str, Any]:
     """The offline basemap: the district boundary and the main roads, styled in properties.
 
     Served once at its own URL (the browser caches it), not with each level.
+    For a user with a ``scope`` it is cut to the area: the outlines of the
+    scope's units and the main roads that cross them.
     """
     district = src.units("district")
     roads = src.main_roads()
+    if scope:
+        frames = [src.units(level_of(code)) for code in scope]
+        district = pd.concat(
+            [f[f["code"].astype(str) == code] for f, code in zip(frames, scope, strict=True)]
+        )
+        if len(roads):
+            roads = roads[roads.intersects(district.geometry.union_all())]
     geoms = np.concatenate([district.boundary.to_numpy(), roads.geometry.to_numpy()])
     # ~1 m: the basemap is context, drawn at district zoom.
     geoms = _for_display(src, geoms, precision=5)

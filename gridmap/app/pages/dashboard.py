@@ -194,7 +194,7 @@ def layout(unit: str | None = None, lang: str | None = None, **_: Any) -> html.D
             # Fetched once from its own URL (the browser caches it), not with each level.
             dl.GeoJSON(
                 id=ids.BASEMAP,
-                url=basemap_url(src, prefix),
+                url=basemap_url(src, prefix, area.account().scope),
                 style=_STYLE,
                 onEachFeature=_TEXT,
                 interactive=False,
