@@ -145,6 +145,9 @@
       function (res) {
         if (res.status === 401) {
           signIn();
+          // Dash is told "nothing to update" (it would log the refusal as an error,
+          // reading the body twice): the page is leaving for the login page anyway.
+          return new Response(null, {status: 204});
         } else if (res.status === 502 || res.status === 503 || res.status === 504) {
           missedOne(init);
         } else if (state.offline) {

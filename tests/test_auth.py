@@ -424,6 +424,7 @@ def test_a_session_idles_out(client, path, clock):
     assert not _signed_in(client)
     row = _last(path, "sign_out")
     assert (row["user"], row["detail"]) == ("wang", {"reason": "idle"})
+    assert response.headers["Clear-Site-Data"] == '"cache"'
     # The login page says why.
     page = client.get(response.headers["Location"])
     assert _message(page) == t("auth.idle", "zh")
@@ -477,6 +478,8 @@ def test_signing_out(client, path):
     row = _last(path, "sign_out")
     assert (row["user"], row["role"], row["detail"]) == ("wang", "supervisor", {"reason": "user"})
     assert _message(client.get(response.headers["Location"])) == t("auth.signed_out", "en")
+    # The browser drops what it cached for this account (the geometry is kept a day).
+    assert response.headers["Clear-Site-Data"] == '"cache"'
 
 
 def test_changing_ones_password(app, client, path):

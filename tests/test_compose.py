@@ -96,7 +96,8 @@ def test_start_script_migrates_loads_the_demo_once_and_serves(postgis_url):
     finally:
         out = _stop(first)
     assert "已建立数据库结构" in out  # the container speaks Chinese, as the CLI does by default
-    assert "_dash-config" in page  # the Dash app, served by waitress
+    # The app, served by waitress: its sign-in page (every page asks for a session first).
+    assert 'data-testid="login-submit"' in page
     with open_store(postgis_url) as st:
         counts = st.counts()
     assert counts["districts"] == 1 and counts["incidents"] >= 50_000

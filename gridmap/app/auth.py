@@ -281,8 +281,11 @@ def install(app: dash.Dash) -> None:
         lang = _lang()
         target = _next(prefix)
         if flask.request.method == "GET":
-            reason = _REASONS.get(flask.request.args.get("reason", ""))
-            return _login_page(lang, target, t(reason, lang) if reason else None)
+            why = flask.request.args.get("reason", "")
+            reason = _REASONS.get(why)
+            page = _login_page(lang, target, t(reason, lang) if reason else None)
+            # A session just ended (here after a callback was refused): drop its cache.
+            return _forget(page) if why in ("idle", "ended") else page
         name = flask.request.form.get("name", "").strip()
         refused = _sign_in(name, flask.request.form.get("password", ""), lang)
         if refused is not None:
@@ -302,7 +305,7 @@ def install(app: dash.Dash) -> None:
         if flask_login.current_user.is_authenticated:
             _end("user")
         flask.session.clear()
-        return flask.redirect(_login_url(prefix, lang=lang, reason="signed_out"))
+        return _forget(flask.redirect(_login_url(prefix, lang=lang, reason="signed_out")))
 
     @server.route(prefix + "wall", methods=["GET"])
     @attempts
@@ -338,7 +341,8 @@ class _Sessions(SecureCookieSessionInterface):
     every click, its copies keyed to an older cookie. What is kept a day or more
     is the same for every session that may ask for it, so it varies by no cookie.
     (A response that comes to differ by account must say so in its URL, as it
-    says its version.)
+    says its version.) When a session ends, the browser is told to drop its
+    cache (:func:`_forget`): the next account on the device does not find it.
     """
 
     def save_session(self, app: flask.Flask, session: Any, response: flask.Response) -> None:
@@ -448,12 +452,25 @@ def _gate(prefix: str) -> flask.Response | None:
         response = flask.jsonify(error="sign in first")
         response.status_code = 401
         response.headers["Cache-Control"] = "no-store"
-        return response
-    target = flask.request.full_path.removesuffix("?")
-    lang = flask.request.args.get("lang")
-    return flask.redirect(
-        _login_url(prefix, next=target, lang=lang if lang in LANGS else None, reason=reason)
-    )
+    else:
+        target = flask.request.full_path.removesuffix("?")
+        lang = flask.request.args.get("lang")
+        response = flask.redirect(
+            _login_url(prefix, next=target, lang=lang if lang in LANGS else None, reason=reason)
+        )
+    # (Not on a callback's 401: the page asks for /login?reason=ended next, which does it.)
+    return _forget(response) if reason and kind != "data" else response
+
+
+def _forget(response: flask.Response) -> flask.Response:
+    """Have the browser drop what it cached of the session that just ended.
+
+    The geometry is kept a day at URLs that name its version, not its reader
+    (see :class:`_Sessions`): on a shared tablet the next person to sign in
+    would find the last one's area in the cache.
+    """
+    response.headers["Clear-Site-Data"] = '"cache"'
+    return response
 
 
 def _user_action(kind: str, prefix: str) -> bool:
