@@ -211,14 +211,6 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "party.members_per_100_households": ("每百户党员数", "members per 100 households"),
     "party.subdistricts": ("街道数", "subdistricts"),
     "party.branches_per_subdistrict": ("每街道网格党支部数", "branches per subdistrict"),
-    # Roles of accounts (gridmap.accounts.ROLES).
-    "role.admin": ("系统管理员", "administrator"),
-    "role.commander": ("指挥中心", "command centre"),
-    "role.dispatcher": ("受理派遣", "dispatcher"),
-    "role.department": ("处置部门", "department"),
-    "role.supervisor": ("网格员", "grid supervisor"),
-    "role.planner": ("规划人员", "planner"),
-    "role.viewer": ("只读查看", "viewer"),
     # Signing in to the dashboard (gridmap.app.auth).
     "auth.title": ("登录", "Sign in"),
     "auth.user": ("用户名", "User name"),

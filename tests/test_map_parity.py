@@ -31,6 +31,15 @@ pytestmark = pytest.mark.slow
 OVERLAYS = ("party", "circles", "heatmap")
 
 
+@pytest.fixture(autouse=True)
+def _as_admin(monkeypatch):
+    """The callbacks are called here as functions, outside a signed-in request: they act
+    for an admin (the sign-in and the area are tested in test_auth.py and test_area.py)."""
+    from gridmap.accounts import Account
+
+    monkeypatch.setattr("gridmap.app.area.account", lambda: Account("test", "admin"))
+
+
 @pytest.fixture(scope="module")
 def src(demo_path) -> Source:
     source = Source(str(demo_path))

@@ -16,6 +16,15 @@ from layers.palette import GAP, SCHEMES, gap_style
 from fixtures import G_EAST, valid_layers
 
 
+@pytest.fixture(autouse=True)
+def _as_admin(monkeypatch):
+    """The callbacks are called here as functions, outside a signed-in request: they act
+    for an admin (the sign-in and the area are tested in test_auth.py and test_area.py)."""
+    from gridmap.accounts import Account
+
+    monkeypatch.setattr("gridmap.app.area.account", lambda: Account("test", "admin"))
+
+
 def _hue(color: str) -> float:
     r, g, b = (int(color[i : i + 2], 16) / 255 for i in (1, 3, 5))
     return 360 * colorsys.rgb_to_hls(r, g, b)[0]
