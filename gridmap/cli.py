@@ -1256,13 +1256,24 @@ def users_list(store: str, as_json: bool) -> None:
             label("role", r["role"], lang) if lang == "zh" else r["role"],
             ",".join(r["scope"]) or t("cli.users.everywhere", lang),
             r["department"] or "",
-            t("cli.users.disabled", lang) if r["disabled"] else "",
+            _state(r, lang),
         ]
         for r in rows
     ]
     widths = [max(_width(x) for x in col) for col in zip(heads, *lines, strict=True)]
     for line in [heads, *lines]:
         click.echo("  ".join(_ljust(x, w) for x, w in zip(line, widths, strict=True)).rstrip())
+
+
+def _state(row: dict, lang: str) -> str:
+    """An account's state in `users list`: disabled, locked until when (UTC), or nothing."""
+    from gridmap.audit import iso_utc
+
+    if row["disabled"]:
+        return t("cli.users.disabled", lang)
+    if row["locked_until"] and row["locked_until"] > iso_utc():
+        return t("cli.users.locked", lang).format(until=row["locked_until"][:16] + "Z")
+    return ""
 
 
 @users.command("disable")

@@ -509,6 +509,7 @@ CATALOGUE.update(
         "cli.users.col.state": ("状态", "state"),
         "cli.users.everywhere": ("全部", "everything"),
         "cli.users.disabled": ("已停用", "disabled"),
+        "cli.users.locked": ("锁定至 {until}", "locked until {until}"),
         "cli.users.disabled_done": ("已停用用户 {name}", "disabled the user {name}"),
         "cli.users.passwd": ("已修改 {name} 的密码", "changed the password of {name}"),
         "cli.token.created": (

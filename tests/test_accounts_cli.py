@@ -84,6 +84,10 @@ def test_users_add_list_disable_passwd(cli, store):
     assert listed["li"]["scope"] == ["43100200100101"] and "password_hash" not in out
     rc, _, _ = cli("users", "disable", store, "zhao")
     assert rc == 0 and open_store(store).user("zhao").disabled
+    open_store(store).change_user("li", {"locked_until": "2999-01-01T00:00:00.000Z"}, audit=None)
+    rc, out, _ = cli("--lang", "en", "users", "list", store)
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert "disabled" in lines["zhao"] and "locked until 2999-01-01T00:00Z" in lines["li"]
     rc, _, err = cli("users", "passwd", store, "li", "--password-stdin", stdin="another one!\n")
     assert rc == 0, err
     assert verify_password(open_store(store).user("li").password_hash, "another one!")
