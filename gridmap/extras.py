@@ -7,7 +7,7 @@ parts need more, installed as extras:
 extra           packages                                    for
 ==============  ==========================================  ===============================
 ``app``         dash, dash-leaflet, folium, waitress,       ``gridmap serve``, the demo's
-                flask-login, flask-limiter                  dashboard, ``export --html``
+                flask-login, flask-limiter, pillow          dashboard, ``export --html``
 ``postgis``     SQLAlchemy, GeoAlchemy2, psycopg, Alembic   ``postgresql://`` stores,
                                                             ``gridmap db upgrade``
 ``all``         both                                        what the README's commands install
@@ -37,6 +37,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
         "flask_compress",
         "flask_login",
         "flask_limiter",
+        "PIL",
     ),
     "postgis": ("sqlalchemy", "geoalchemy2", "psycopg", "alembic"),
 }

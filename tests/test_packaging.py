@@ -39,6 +39,8 @@ def test_wheel_carries_both_packages_data_and_assets(wheel):
         "gridmap/migrations/versions/0001_initial.sql",
         "gridmap/migrations/versions/0002_accounts.py",
         "gridmap/migrations/versions/0002_accounts.sql",
+        "gridmap/migrations/versions/0003_field.py",
+        "gridmap/migrations/versions/0003_field.sql",
         "layers/__init__.py",
         "gridmap/data/cn_districts.geojson",
         "gridmap/data/cn_streets.csv",

@@ -96,8 +96,9 @@ UNKNOWN = "(unknown)"
 # Keys of the session (Flask-Login keeps its own: _user_id, _fresh, _id).
 _SEEN = "gm_seen"  # the time (epoch seconds) of the last user action
 _WHO = "gm_who"  # name and role, for the audit row of a session that ended by itself
-_PUBLIC = ("login", "logout", "_favicon.ico", _PING_PATH)
-_PUBLIC_TREES = ("_dash-component-suites/", "assets/")
+# The field page's service worker is code, no data: it must update when signed out too.
+_PUBLIC = ("login", "logout", "_favicon.ico", _PING_PATH, "field-sw.js")
+_PUBLIC_TREES = ("_dash-component-suites/", "assets/", "field-assets/")
 _REASONS = {
     "idle": "auth.idle",
     "signed_out": "auth.signed_out",

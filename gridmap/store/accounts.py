@@ -26,9 +26,10 @@ from gridmap.errors import InputError
 
 __all__ = ["Cursor", "append_audit", "SCHEMA_VERSION"]
 
-#: The account tables' schema version (PostGIS: Alembic revision 0002; GeoPackage:
-#: ``gridmap_settings.schema_version``).
-SCHEMA_VERSION = "0002"
+#: The schema version of the tables that are not layers (PostGIS: the Alembic
+#: revision; GeoPackage: ``gridmap_settings.schema_version``): 0002 accounts, 0003
+#: the field mode's photos and request keys (:mod:`gridmap.store.field`).
+SCHEMA_VERSION = "0003"
 
 _USER_COLS = (
     "name",

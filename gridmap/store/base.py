@@ -26,6 +26,7 @@ from gridmap.audit import RETENTION_DAYS, AuditEntry, Broken, iso_utc, prune_lim
 from gridmap.errors import ConflictError, InputError
 from gridmap.schema import LAYERS, LEVEL_LAYERS, Layer, layer
 from gridmap.store import accounts as sql_accounts
+from gridmap.store import field as sql_field
 from gridmap.store.accounts import Cursor
 
 __all__ = [
@@ -283,6 +284,7 @@ class Store(abc.ABC):
         metadata: Iterable[Mapping[str, object]] | None = None,
         progress: Callable[[str, int], None] | None = None,
         audit: AuditEntry | None = None,
+        also: Callable[[Cursor], None] | None = None,
     ) -> None:
         """Write layers in one transaction: all of it lands, or none of it.
 
@@ -302,6 +304,10 @@ class Store(abc.ABC):
         audit
             The audit row recording the write (an import), appended in the same
             transaction: both land or neither does.
+        also
+            More SQL to run in the same transaction, given the transaction's
+            :class:`~gridmap.store.accounts.Cursor` (a report's photos and its
+            request key, :mod:`gridmap.store.field`).
 
         Raises
         ------
@@ -319,6 +325,7 @@ class Store(abc.ABC):
         *,
         expected_version: int,
         audit: AuditEntry | None = None,
+        also: Callable[[Cursor], None] | None = None,
     ) -> None:
         """Save an incident's move: its new row and the events, in one transaction.
 
@@ -339,6 +346,8 @@ class Store(abc.ABC):
             The version the caller read.
         audit
             The audit row recording the move, appended in the same transaction.
+        also
+            More SQL to run in the same transaction (as for :meth:`write`).
 
         Raises
         ------
@@ -461,6 +470,23 @@ class Store(abc.ABC):
                 cur, replace(audit, detail={**dict(audit.detail), "removed": n})
             )
         return n
+
+    # -- the field mode's photos and request keys (gridmap/store/field.py) --
+    def request(self, key: str) -> dict | None:
+        """The stored request of an idempotency key (``user``, ``kind``, ``target``, ``answer``)."""
+        with self._accounts(write=False) as cur:
+            return sql_field.find_request(cur, key)
+
+    def photo(self, digest: str, *, thumb: bool = False) -> tuple[bytes, list[str]] | None:
+        """A stored picture's JPEG (or thumbnail) and the cases it belongs to; None if unknown."""
+        with self._accounts(write=False) as cur:
+            found = sql_field.photo_bytes(cur, digest, thumb=thumb)
+            return None if found is None else (found[0], sql_field.photo_cases(cur, digest))
+
+    def case_photos(self, incident_id: str) -> list[dict]:
+        """The pictures of a case, oldest first: ``hash``, ``step``, ``at``, ``width`` …"""
+        with self._accounts(write=False) as cur:
+            return sql_field.case_photos(cur, incident_id)
 
     def setting(self, key: str) -> str | None:
         """A value of the store's settings table (``demo_accounts`` …), or None."""

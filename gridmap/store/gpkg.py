@@ -29,6 +29,7 @@ from gridmap.errors import InputError, StoreBusyError, StoreError
 from gridmap.io.atomic import atomic_new_path
 from gridmap.schema import LAYERS, layer
 from gridmap.store import accounts as sql_accounts
+from gridmap.store import field as sql_field
 from gridmap.store.accounts import Cursor
 from gridmap.store.base import (
     Store,
@@ -105,15 +106,16 @@ class GeoPackageStore(Store):
             )
 
     def _upgrade(self) -> None:
-        """Bring a store made by an older gridmap to schema version 0002, in place.
+        """Bring a store made by an older gridmap to schema version 0003, in place.
 
         0002 adds the account tables (:mod:`gridmap.store.accounts`) and the
-        incidents' reporter columns. Nothing is removed or rewritten.
+        incidents' reporter columns; 0003 the field mode's photos and request
+        keys (:mod:`gridmap.store.field`). Nothing is removed or rewritten.
         """
         with self._connection() as con:
             have = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             cols = {r[1] for r in con.execute('PRAGMA table_info("incidents")')}
-            if "gridmap_settings" in have and "reporter_phone" in cols:
+            if {"gridmap_settings", "client_requests"} <= have and "reporter_phone" in cols:
                 return
             try:
                 _begin(con, self)
@@ -211,6 +213,7 @@ class GeoPackageStore(Store):
         metadata: Iterable[Mapping[str, object]] | None = None,
         progress: Callable[[str, int], None] | None = None,
         audit: AuditEntry | None = None,
+        also: Callable[[Cursor], None] | None = None,
     ) -> None:
         if mode not in ("append", "replace"):
             raise ValueError(f"mode must be 'append' or 'replace', not {mode!r}")
@@ -242,6 +245,8 @@ class GeoPackageStore(Store):
                 sql_accounts.bump_data_version(cur)
                 if audit is not None:
                     sql_accounts.append_audit(cur, audit)
+                if also is not None:
+                    also(cur)
                 con.execute("COMMIT")
             except sqlite3.IntegrityError as exc:
                 con.execute("ROLLBACK")
@@ -257,6 +262,7 @@ class GeoPackageStore(Store):
         *,
         expected_version: int,
         audit: AuditEntry | None = None,
+        also: Callable[[Cursor], None] | None = None,
     ) -> None:
         cols, values = incident_update(row, bool_as_int=True)
         _, event_rows = _rows(
@@ -282,6 +288,8 @@ class GeoPackageStore(Store):
                 sql_accounts.bump_data_version(cur)
                 if audit is not None:
                     sql_accounts.append_audit(cur, audit)
+                if also is not None:
+                    also(cur)
                 con.execute("COMMIT")
             except BaseException:
                 if con.in_transaction:
@@ -359,7 +367,7 @@ def _add_accounts(con: sqlite3.Connection) -> None:
 
     Runs in ``con``'s open transaction.
     """
-    for statement in _statements(sql_accounts.SQLITE_DDL):
+    for statement in _statements(sql_accounts.SQLITE_DDL + sql_field.SQLITE_DDL):
         con.execute(statement)
     sql_accounts.set_setting(Cursor(con.cursor()), "schema_version", sql_accounts.SCHEMA_VERSION)
 

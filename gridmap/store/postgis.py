@@ -46,7 +46,7 @@ from gridmap.store.base import (
 __all__ = ["HEAD_REVISION", "PostGISStore", "upgrade", "safe_url", "tables"]
 
 #: The schema version this gridmap expects (the newest migration).
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 _SA_TYPES = {
     "text": sa.Text,
@@ -278,6 +278,7 @@ class PostGISStore(Store):
         metadata: Iterable[Mapping[str, object]] | None = None,
         progress: Callable[[str, int], None] | None = None,
         audit: AuditEntry | None = None,
+        also: Callable[[Cursor], None] | None = None,
     ) -> None:
         import psycopg
 
@@ -316,6 +317,8 @@ class PostGISStore(Store):
                         )
                     if audit is not None:
                         sql_accounts.append_audit(_cursor(cur), audit)
+                    if also is not None:
+                        also(_cursor(cur))
         except sa.exc.OperationalError as exc:
             raise _connect_error(self.address, exc) from None
         except (sa.exc.IntegrityError, psycopg.errors.IntegrityError) as exc:
@@ -328,6 +331,7 @@ class PostGISStore(Store):
         *,
         expected_version: int,
         audit: AuditEntry | None = None,
+        also: Callable[[Cursor], None] | None = None,
     ) -> None:
         import psycopg
 
@@ -356,6 +360,8 @@ class PostGISStore(Store):
                     _copy(cur, "incident_events", event_cols, event_rows)
                     if audit is not None:
                         sql_accounts.append_audit(_cursor(cur), audit)
+                    if also is not None:
+                        also(_cursor(cur))
         except sa.exc.OperationalError as exc:
             raise _connect_error(self.address, exc) from None
         except (sa.exc.IntegrityError, psycopg.errors.IntegrityError) as exc:
