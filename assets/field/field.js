@@ -93,6 +93,12 @@
     return !!c.deadline && Date.parse(c.deadline) < Date.now();
   }
 
+  var LOCALE = cfg.lang === "zh" ? "zh-CN" : "en-GB";
+
+  function when(iso) {
+    return new Date(iso).toLocaleString(LOCALE, { dateStyle: "short", timeStyle: "short" });
+  }
+
   function stepName(s) {
     return cfg.steps[s] || s;
   }
@@ -261,7 +267,7 @@
     var li = el("li", { class: "gm-outbox-item gm-" + item.status, "data-testid": "outbox-item",
       "data-status": item.status, "data-kind": item.kind },
       el("strong", { text: kind + " · " + (item.label || "") }),
-      el("span", { class: "gm-when", text: new Date(item.created).toLocaleString() }));
+      el("span", { class: "gm-when", text: when(item.created) }));
     if (item.user !== cfg.user) {
       li.appendChild(el("p", { text: T("field.other_user", { user: item.user }) }));
       return li;
@@ -486,7 +492,7 @@
       sheet.appendChild(el("h3", { text: T("field.events") }));
       var ev = el("ol", { class: "gm-events", "data-testid": "case-events" });
       (c.events || []).forEach(function (e) {
-        ev.appendChild(el("li", {}, el("time", { text: new Date(e.at).toLocaleString() }), " ",
+        ev.appendChild(el("li", {}, el("time", { datetime: e.at, text: when(e.at) }), " ",
           (e.actor || "") + " · " + (e.from_step ? stepName(e.from_step) + " → " : "") + stepName(e.to_step),
           e.note ? el("span", { class: "gm-note", text: " — " + e.note }) : null));
       });
@@ -575,7 +581,11 @@
 
   function showPlace() {
     var p = $("[data-testid=report-place]");
-    if (!place) { p.textContent = T("field.place_none"); return; }
+    if (!place) {
+      p.textContent = T("field.place_none");
+      p.removeAttribute("data-frame");
+      return;
+    }
     p.textContent = place.frame === "gps" ? T("field.place_gps", { m: Math.round(place.accuracy || 0) })
       : T("field.place_tap");
     p.setAttribute("data-frame", place.frame);
@@ -596,6 +606,7 @@
     var p = $("[data-testid=report-place]");
     if (!navigator.geolocation) { p.textContent = T("field.gps_failed", { reason: "-" }); return; }
     p.textContent = T("field.gps_wait");
+    p.removeAttribute("data-frame");
     navigator.geolocation.getCurrentPosition(function (pos) {
       place = { lon: pos.coords.longitude, lat: pos.coords.latitude, frame: "gps", accuracy: pos.coords.accuracy };
       showPlace();

@@ -75,6 +75,8 @@ MAX_BODY = 50 * 1024 * 1024
 _SCRIPT_TEXT = (
     "field.empty",
     "field.cases",
+    "field.legend",
+    "field.legend_overdue",
     "field.overdue",
     "field.left",
     "field.no_deadline",
