@@ -771,6 +771,28 @@ CATALOGUE.update(
         "field.satisfaction.satisfied": ("满意", "satisfied"),
         "field.satisfaction.basically_satisfied": ("基本满意", "basically satisfied"),
         "field.satisfaction.dissatisfied": ("不满意", "dissatisfied"),
+        "field.reason.role_field": (
+            "您的角色不办理案件：请使用驾驶舱查看本区域",
+            "your role does not work cases: the dashboard shows this area",
+        ),
+        "field.reason.role_report": ("您的角色不能上报案件", "your role may not report cases"),
+        "field.reason.case_area": ("案件 {id} 不在您的管辖范围内", "case {id} is not in your area"),
+        "field.reason.case_department": (
+            "案件 {id} 未派遣给您的部门",
+            "case {id} is not dispatched to your department",
+        ),
+        "field.reason.outside": (
+            "该地点不在本区任何网格内：请在您的网格内上报",
+            "this place is outside every grid: report from inside your grid",
+        ),
+        "field.reason.other_grid": (
+            "该地点位于网格 {grid}，不在您的管辖范围内",
+            "this place is in grid {grid}, not in your area",
+        ),
+        "field.reason.changed": (
+            "案件 {id} 在您打开后已被他人更新",
+            "case {id} was changed after you opened it",
+        ),
         "move.register": ("立案", "Register"),
         "move.void": ("不予立案", "Void"),
         "move.dispatch": ("派遣", "Dispatch"),

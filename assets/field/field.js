@@ -170,6 +170,7 @@
   function formOf(item) {
     var form = new FormData();
     form.append("key", item.key);
+    form.append("lang", cfg.lang);
     Object.keys(item.fields).forEach(function (k) {
       var v = item.fields[k];
       if (v !== null && v !== undefined && v !== "") form.append(k, v);
@@ -215,7 +216,7 @@
                 return outboxDelete(item.seq).then(function () { return next(k + 1); });
               }
               item.status = "refused";
-              item.reason = body.error || String(resp.status);
+              item.reason = body.message || body.error || String(resp.status);
               item.hint = body.hint || null;
               item.code = resp.status;
               item.current = body.current || null;
@@ -277,7 +278,7 @@
       return li;
     }
     li.appendChild(el("p", { class: "gm-error", "data-testid": "outbox-reason",
-      text: T("field.refused") + "：" + item.reason + (item.hint ? " — " + item.hint : "") }));
+      text: T("field.refused") + (cfg.lang === "zh" ? "：" : ": ") + item.reason }));
     if (item.changed && item.changed.length) {
       var what = item.changed.map(function (e) {
         return (e.actor || "") + " " + stepName(e.from_step) + " → " + stepName(e.to_step);
@@ -702,6 +703,17 @@
         window.localStorage.setItem("gm-field-user", cfg.user);
       }
     } catch (e) { /* private mode: nothing cached either */ }
+    // Signing out of a shared tablet: the next person must not open this area offline.
+    // (The outbox stays: what was entered is never lost, and is sent by its author.)
+    $(".gm-field-logout").addEventListener("submit", function (e) {
+      var form = e.target;
+      if (!window.caches || form.getAttribute("data-cleared")) return;
+      e.preventDefault();
+      caches.delete(DATA_CACHE).catch(function () {}).then(function () {
+        form.setAttribute("data-cleared", "1");
+        form.submit();
+      });
+    });
     $("[data-testid=filter-queue]").checked = !!cfg.queue;
     ["filter-step", "filter-category", "filter-queue"].forEach(function (id) {
       $("[data-testid=" + id + "]").addEventListener("change", renderList);

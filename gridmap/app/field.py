@@ -262,7 +262,7 @@ def _now() -> datetime:
 def _lang() -> str:
     import flask
 
-    lang = flask.request.args.get("lang")
+    lang = flask.request.values.get("lang")
     return lang if lang in LANGS else flask.current_app.config.get("GRIDMAP_LANG", "zh")
 
 
@@ -288,15 +288,21 @@ def _json(body: Any, status: int = 200) -> flask.Response:
 
 
 def _answer(run) -> flask.Response:
-    """Run a route; a refusal becomes its status and a JSON reason, never a traceback."""
-    from gridmap.services.field import CaseChangedError
+    """Run a route; a refusal becomes its status and a JSON reason, never a traceback.
 
+    ``error`` is the message in English, ``message`` the one to show, in the
+    page's language where the catalogue has it (``field.reason.*``).
+    """
+    from gridmap.services.field import CaseChangedError, FieldRefusedError
+
+    lang = _lang()
     try:
         return run()
     except CaseChangedError as error:
         return _json(
             {
                 "error": error.what,
+                "message": t("field.reason.changed", lang, id=error.current["id"]),
                 "hint": error.hint,
                 "current": error.current,
                 "changed": error.changed,
@@ -305,6 +311,9 @@ def _answer(run) -> flask.Response:
         )
     except ConflictError as error:
         return _json({"error": error.what, "hint": error.hint}, 409)
+    except FieldRefusedError as error:
+        message = t(f"field.reason.{error.reason}", lang, **error.values)
+        return _json({"error": error.what, "message": message, "hint": error.hint}, 403)
     except AccessError as error:
         return _json({"error": error.what, "hint": error.hint}, 403)
     except StoreBusyError as error:
@@ -475,7 +484,7 @@ def _page(src: Source, prefix: str) -> flask.Response:
         role=label("role", account.role, lang),
         switch=t("app.lang_switch", lang),
         switch_url=prefix + FIELD_PATH + "?lang=" + other,
-        logout=prefix + "logout",
+        logout=prefix + "logout?lang=" + lang,
         logout_label=t("auth.logout", lang),
         dashboard=prefix + ("?lang=" + lang if lang != "zh" else ""),
         dashboard_label=t("field.dashboard", lang),

@@ -57,6 +57,7 @@ __all__ = [
     "check_case",
     "require_field",
     "CaseChangedError",
+    "FieldRefusedError",
     "report",
     "make_move",
     "move_options",
@@ -100,6 +101,19 @@ _CASE_COLUMNS = (
     "reporter_name",
     "reporter_phone",
 )
+
+
+class FieldRefusedError(AccessError):
+    """A refusal the field page shows in the user's language: ``reason`` names its text.
+
+    The text is ``field.reason.<reason>`` in the catalogue (:mod:`gridmap.i18n`),
+    filled from ``values``; ``what`` is the English message (logs, the CLI).
+    """
+
+    def __init__(self, what: str, hint: str | None = None, *, reason: str, **values: Any):
+        super().__init__(what, hint)
+        self.reason = reason
+        self.values = values
 
 
 # -- requests ------------------------------------------------------------------------
@@ -178,9 +192,10 @@ class MoveRequest:
 def require_field(actor: Actor) -> None:
     """Refuse an actor whose role does not work cases."""
     if actor.account.role not in FIELD_ROLES:
-        raise AccessError(
+        raise FieldRefusedError(
             f"the role '{actor.account.role}' does not work cases",
             "the dashboard (/) shows this area's figures",
+            reason="role_field",
         )
 
 
@@ -341,11 +356,17 @@ def _check_readable(actor: Actor, row: Mapping[str, Any]) -> None:
     grid = as_text(row.get("grid_code"))
     scope = actor.account.scope
     if scope and (grid is None or not in_scope(grid, scope)):
-        raise AccessError(f"case {row.get('id')} is not in your area")
+        raise FieldRefusedError(
+            f"case {row.get('id')} is not in your area", reason="case_area", id=row.get("id")
+        )
     if actor.account.role == "department" and as_text(row.get("department")) != (
         actor.account.department
     ):
-        raise AccessError(f"case {row.get('id')} is not dispatched to your department")
+        raise FieldRefusedError(
+            f"case {row.get('id')} is not dispatched to your department",
+            reason="case_department",
+            id=row.get("id"),
+        )
 
 
 def check_case(src: Source, actor: Actor, incident_id: str) -> None:
@@ -467,9 +488,10 @@ def report(src: Source, actor: Actor, req: ReportRequest, *, now: datetime) -> d
     if again is not None:
         return again
     if actor.account.role not in CREATE_ROLES:
-        raise AccessError(
+        raise FieldRefusedError(
             f"the role '{actor.account.role}' may not report cases",
             "supervisors report from the field, dispatchers from the hotline",
+            reason="role_report",
         )
     if req.category not in INCIDENT_CATEGORIES:
         raise InputError(f"'{req.category}' is not an incident category", field="category")
@@ -489,13 +511,16 @@ def report(src: Source, actor: Actor, req: ReportRequest, *, now: datetime) -> d
     if pd.isna(grid):
         anywhere = locate(point, src.units("grid")[["code", "geometry"]], None)["grid_code"].iloc[0]
         if pd.isna(anywhere):
-            raise AccessError(
+            raise FieldRefusedError(
                 "this place is outside every grid of the district",
                 "report from inside your grid, or tap the map inside it",
+                reason="outside",
             )
-        raise AccessError(
+        raise FieldRefusedError(
             f"this place is in grid {anywhere}, not in your area",
             "report cases of your own grids; that grid's supervisor reports this one",
+            reason="other_grid",
+            grid=anywhere,
         )
     building = found["building_code"].iloc[0]
     building = None if pd.isna(building) else str(building)

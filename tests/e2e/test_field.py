@@ -206,8 +206,10 @@ def test_a_day_on_field_with_a_flaky_connection(browser, field_store, field_serv
     assert _outbox(page) == 0
     page.screenshot(path=str(SHOTS / "field-portrait.png"))
 
-    # 1. Online: a report with a photo, where I stand.
+    # 1. Online: a report with a photo, where I stand. (The photo is resized first, so the
+    # outbox may still say 0 before the report is in it: wait for the case itself.)
     _report(page, ONLINE, photo)
+    page.get_by_test_id("case-list").get_by_text(ONLINE).wait_for(timeout=TIMEOUT_MS)
     _wait_outbox(page, 0)
 
     # 2. Offline: two reports and a move, kept in the outbox.
@@ -220,7 +222,8 @@ def test_a_day_on_field_with_a_flaky_connection(browser, field_store, field_serv
     _wait_outbox(page, 3)
     page.get_by_test_id("outbox-open").tap()
     page.get_by_test_id("outbox-item").nth(2).wait_for(timeout=TIMEOUT_MS)
-    assert page.get_by_test_id("outbox-item").count() == 3
+    listed = page.get_by_test_id("outbox-item").all_inner_texts()
+    assert len(listed) == 3, listed
     page.screenshot(path=str(SHOTS / "field-offline-outbox.png"))
     with open_store(field_store) as st:
         assert not st.read("incidents", where={"description": [OFFLINE_1, OFFLINE_2]}).shape[0]
@@ -256,7 +259,7 @@ def test_a_day_on_field_with_a_flaky_connection(browser, field_store, field_serv
     outside_item = page.locator("[data-testid=outbox-item][data-status=refused]")
     outside_item.wait_for(timeout=TIMEOUT_MS)
     reason = outside_item.get_by_test_id("outbox-reason").inner_text()
-    assert "not in your area" in reason, reason
+    assert "不在您的管辖范围内" in reason, reason  # in the page's language
     assert _outbox(page) == 1
     outside_item.get_by_test_id("outbox-discard").tap()
     _wait_outbox(page, 0)

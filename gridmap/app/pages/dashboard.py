@@ -316,7 +316,18 @@ def _account(lang: str) -> html.Div | None:
     )
     controls: list[Any] = []
     if not auth.is_wall():
-        controls = [
+        from gridmap.services.field import FIELD_ROLES
+
+        if account.role in FIELD_ROLES:
+            controls.append(
+                html.A(
+                    t("field.title", lang),
+                    href=f"{prefix}field?lang={lang}",
+                    className="gm-account-link",
+                    **_tid("open-field"),
+                )
+            )
+        controls += [
             html.A(
                 t("auth.change_password", lang),
                 href=f"{prefix}account/password?lang={lang}",
