@@ -197,6 +197,12 @@ def test_a_data_change_resends_only_what_changed(page_of, demo_path, tmp_path): 
             timeout=TIMEOUT_MS,
         )
         _settle(page, 2500)
+        # On a loaded machine the layers' callbacks may come a little after the figures.
+        for _ in range(60):
+            outputs = " ".join(s["output"] for s in calls.sent)
+            if all(f"gm-{layer}.children" in outputs for layer in ("party", "heatmap")):
+                break
+            page.wait_for_timeout(250)
         answered = {s["output"]: s["bytes"] for s in calls.sent}
         # The layers' callbacks ran (the data changed) but sent nothing: a 204 or an
         # answer without their layer. Their answers are a few hundred bytes at most.
