@@ -195,6 +195,7 @@
      (the rest wait for the connection), goes on past a refusal (kept with its reason). */
   function flush() {
     if (flushing) return flushing;
+    var refused = 0;
     flushing = outboxAll().then(function (items) {
       var sent = 0;
       var pending = items.filter(function (i) { return i.status === "pending" && i.user === cfg.user; });
@@ -215,6 +216,7 @@
                 sent++;
                 return outboxDelete(item.seq).then(function () { return next(k + 1); });
               }
+              refused++;
               item.status = "refused";
               item.reason = body.message || body.error || String(resp.status);
               item.hint = body.hint || null;
@@ -233,6 +235,12 @@
       return next(0);
     }).then(function (sent) {
       flushing = null;
+      if (refused) {
+        // A refusal needs the user's choice: show it now, not only in the count.
+        closeSheets();
+        $("#gm-outbox").hidden = false;
+        toast(T("field.refused"));
+      }
       renderOutbox();
       if (sent) {
         toast(T("field.sent") + " · " + sent);
@@ -462,7 +470,16 @@
     }).catch(function () {});
   }
 
+  /* The case view. The list's copy of the case is drawn at once (it works offline), the full
+     case (photos, history, reporter) when it arrives: then only the details are redrawn, so a
+     move form the user has opened meanwhile is kept — unless the case changed (its version). */
   function renderCase(c, partial) {
+    var same = sheet.getAttribute("data-case-id") === c.id &&
+      sheet.getAttribute("data-version") === String(c.version) && $("#gm-case-details", sheet);
+    if (!partial && same) {
+      fillDetails($("#gm-case-details", sheet), c, false);
+      return;
+    }
     clear(sheet);
     sheet.setAttribute("data-case-id", c.id);
     sheet.setAttribute("data-version", c.version);
@@ -471,34 +488,9 @@
       el("span", { "data-testid": "case-step", "data-step": c.step, text: stepName(c.step) })));
     sheet.appendChild(el("p", { class: "gm-due" + (late ? " gm-late" : ""), "data-testid": "case-countdown",
       text: countdown(c) }));
-    var dl = el("dl", { class: "gm-facts" });
-    function fact(k, v) { if (v) { dl.appendChild(el("dt", { text: k })); dl.appendChild(el("dd", { text: v })); } }
-    fact("ID", c.id);
-    fact(T("field.grid"), c.grid_code);
-    fact(T("field.building"), c.building_code || T("field.no_building"));
-    fact(T("field.department"), c.department);
-    if (c.whistled) fact(T("field.whistled"), c.whistle_department || "✓");
-    fact(T("field.reporter"), [c.reporter_name, c.reporter_phone].filter(Boolean).join(" "));
-    sheet.appendChild(dl);
-    sheet.appendChild(el("p", { class: "gm-description", "data-testid": "case-description", text: c.description }));
-    if (!partial) {
-      sheet.appendChild(el("h3", { text: T("field.photos") }));
-      var photos = el("div", { class: "gm-thumbs", "data-testid": "case-photos" });
-      (c.photos || []).forEach(function (p) {
-        photos.appendChild(el("a", { href: cfg.photos + p.hash + ".jpg", target: "_blank", rel: "noopener" },
-          el("img", { src: cfg.photos + p.hash + ".thumb.jpg", alt: stepName(p.step), "data-testid": "case-photo" })));
-      });
-      if (!(c.photos || []).length) photos.appendChild(el("span", { text: T("field.no_photos") }));
-      sheet.appendChild(photos);
-      sheet.appendChild(el("h3", { text: T("field.events") }));
-      var ev = el("ol", { class: "gm-events", "data-testid": "case-events" });
-      (c.events || []).forEach(function (e) {
-        ev.appendChild(el("li", {}, el("time", { datetime: e.at, text: when(e.at) }), " ",
-          (e.actor || "") + " · " + (e.from_step ? stepName(e.from_step) + " → " : "") + stepName(e.to_step),
-          e.note ? el("span", { class: "gm-note", text: " — " + e.note }) : null));
-      });
-      sheet.appendChild(ev);
-    }
+    var details = el("div", { id: "gm-case-details" });
+    fillDetails(details, c, partial);
+    sheet.appendChild(details);
     var moves = el("div", { class: "gm-moves", "data-testid": "case-moves" });
     (c.moves || []).forEach(function (m) {
       var id = m.name === "whistle" ? "whistle" : m.to_step;
@@ -509,6 +501,37 @@
     sheet.appendChild(el("div", { id: "gm-move-form" }));
     sheet.appendChild(el("button", { type: "button", class: "gm-big", "data-testid": "case-close", text: T("field.close"),
       on: { click: function () { sheet.hidden = true; } } }));
+  }
+
+  function fillDetails(box, c, partial) {
+    clear(box);
+    var dl = el("dl", { class: "gm-facts" });
+    function fact(k, v) { if (v) { dl.appendChild(el("dt", { text: k })); dl.appendChild(el("dd", { text: v })); } }
+    fact("ID", c.id);
+    fact(T("field.grid"), c.grid_code);
+    fact(T("field.building"), c.building_code || T("field.no_building"));
+    fact(T("field.department"), c.department);
+    if (c.whistled) fact(T("field.whistled"), c.whistle_department || "✓");
+    fact(T("field.reporter"), [c.reporter_name, c.reporter_phone].filter(Boolean).join(" "));
+    box.appendChild(dl);
+    box.appendChild(el("p", { class: "gm-description", "data-testid": "case-description", text: c.description }));
+    if (partial) return;
+    box.appendChild(el("h3", { text: T("field.photos") }));
+    var photos = el("div", { class: "gm-thumbs", "data-testid": "case-photos" });
+    (c.photos || []).forEach(function (p) {
+      photos.appendChild(el("a", { href: cfg.photos + p.hash + ".jpg", target: "_blank", rel: "noopener" },
+        el("img", { src: cfg.photos + p.hash + ".thumb.jpg", alt: stepName(p.step), "data-testid": "case-photo" })));
+    });
+    if (!(c.photos || []).length) photos.appendChild(el("span", { text: T("field.no_photos") }));
+    box.appendChild(photos);
+    box.appendChild(el("h3", { text: T("field.events") }));
+    var ev = el("ol", { class: "gm-events", "data-testid": "case-events" });
+    (c.events || []).forEach(function (e) {
+      ev.appendChild(el("li", {}, el("time", { datetime: e.at, text: when(e.at) }), " ",
+        (e.actor || "") + " · " + (e.from_step ? stepName(e.from_step) + " → " : "") + stepName(e.to_step),
+        e.note ? el("span", { class: "gm-note", text: " — " + e.note }) : null));
+    });
+    box.appendChild(ev);
   }
 
   function select(testid, options, chosen) {
