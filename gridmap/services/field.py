@@ -78,6 +78,9 @@ MOVE_NEEDS: dict[str, tuple[str, ...]] = {
     "evaluate": ("satisfaction",),
     "whistle": ("department", "hours"),
 }
+#: Half the side of the box around a reported point whose grids and buildings are read
+#: (degrees, about 110 m: more than the 30 m a building is found within).
+_NEAR_DEG = 0.001
 #: Longest note on a move.
 MAX_NOTE = 1000
 _CASE_COLUMNS = (
@@ -416,7 +419,7 @@ def case_detail(src: Source, actor: Actor, incident_id: str, *, now: datetime) -
 
 def departments(src: Source) -> list[str]:
     """The departments a case can be dispatched to: those of the store's cases and accounts."""
-    names = set(src.incidents["department"].dropna().astype(str))
+    names = set(src.store.distinct("incidents", "department"))
     names |= {u.department for u in src.store.users() if u.department}
     return sorted(n for n in names if n.strip())
 
@@ -497,30 +500,25 @@ def report(src: Source, actor: Actor, req: ReportRequest, *, now: datetime) -> d
         raise InputError(f"'{req.category}' is not an incident category", field="category")
     lon, lat = _wgs84(src, float(req.lon), float(req.lat), req.frame)
     point = gpd.GeoSeries([shapely.Point(lon, lat)], crs="EPSG:4326")
-    scope = actor.account.scope
-    grids = src.units("grid")
-    buildings = src.buildings
-    if scope:
-        # Only the actor's own grids can take the case: locating against them alone
-        # is also what makes the check cheap on a district of 2,000 grids.
-        starts = tuple(scope)
-        grids = grids[grids["code"].astype(str).str.startswith(starts)]
-        buildings = buildings[buildings["grid_code"].astype(str).str.startswith(starts)]
+    # The grids and buildings around the point, read through the store's spatial index:
+    # fresh, a few rows, and not the app's cached frames (which every write makes stale).
+    box = (lon - _NEAR_DEG, lat - _NEAR_DEG, lon + _NEAR_DEG, lat + _NEAR_DEG)
+    grids = src.store.read("grids", bbox=box, columns=["code"])
+    buildings = src.store.read("buildings", bbox=box, columns=["code", "grid_code"])
     found = locate(point, grids[["code", "geometry"]], buildings)
     grid = found["grid_code"].iloc[0]
     if pd.isna(grid):
-        anywhere = locate(point, src.units("grid")[["code", "geometry"]], None)["grid_code"].iloc[0]
-        if pd.isna(anywhere):
-            raise FieldRefusedError(
-                "this place is outside every grid of the district",
-                "report from inside your grid, or tap the map inside it",
-                reason="outside",
-            )
         raise FieldRefusedError(
-            f"this place is in grid {anywhere}, not in your area",
+            "this place is outside every grid of the district",
+            "report from inside your grid, or tap the map inside it",
+            reason="outside",
+        )
+    if actor.account.scope and not in_scope(str(grid), actor.account.scope):
+        raise FieldRefusedError(
+            f"this place is in grid {grid}, not in your area",
             "report cases of your own grids; that grid's supervisor reports this one",
             reason="other_grid",
-            grid=anywhere,
+            grid=str(grid),
         )
     building = found["building_code"].iloc[0]
     building = None if pd.isna(building) else str(building)

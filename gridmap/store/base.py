@@ -239,6 +239,14 @@ class Store(abc.ABC):
             return set()
         return set(self.read(name, columns=[key])[key].dropna().tolist())
 
+    def distinct(self, name: str, column: str) -> list:
+        """The distinct non-null values of a layer's column, sorted (in the database)."""
+        layer(name).column(column)  # only a layer and a column of the schema reach the SQL
+        frame = self._query(
+            f'SELECT DISTINCT "{column}" AS v FROM "{name}" WHERE "{column}" IS NOT NULL', {}
+        )
+        return sorted(frame["v"].tolist())
+
     def unit_totals(self, level: str, *, under: str = "") -> pd.DataFrame:
         """Counts and sums per unit of ``level``, computed in the database.
 
