@@ -452,14 +452,24 @@ def _photos(files: Sequence[tuple[str, bytes]]) -> list[Photo]:
             f"{len(files)} photos were sent; a report takes at most {MAX_PHOTOS}",
             field="photo",
         )
-    return [prepare(data, name=name) for name, data in files]
+    out = []
+    for name, data in files:
+        try:
+            out.append(prepare(data, name=name))
+        except InputError as error:
+            # prepare() knows the file, not the form: the refusal names the form's field.
+            error.field = error.field or "photo"
+            raise
+    return out
 
 
 def _wgs84(src: Source, lon: float, lat: float, frame: str) -> tuple[float, float]:
     if frame not in ("gps", "map"):
         raise InputError(f"'{frame}' is not a place's frame (gps or map)", field="frame")
-    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
-        raise InputError(f"({lon}, {lat}) is not a place in degrees", field="lon")
+    for name, value, limit in (("lon", lon, 180), ("lat", lat, 90)):
+        # The field named is the one that is wrong (a latitude of 95 is not the longitude's fault).
+        if not (math.isfinite(value) and -limit <= value <= limit):
+            raise InputError(f"({lon}, {lat}) is not a place in degrees", field=name)
     if frame == "map" and src.offset is not None:
         from gridmap.offsets import unshift_geometries
 
