@@ -682,6 +682,8 @@ def test_a_supervisor_lists_and_reads_only_its_grid(app, store, places, signin):
     foreign = elsewhere["id"].iloc[0]
     answer = client.get(f"{API}case/{foreign}.json")
     assert answer.status_code == 403 and foreign in answer.get_json()["error"]
+    missing = client.get(f"{API}case/NO-SUCH-CASE.json")
+    assert missing.status_code == 404 and missing.get_json()["field"] == "id"
     assert "not in your area" in answer.get_json()["error"]
     # The other grid's supervisor sees none of these.
     theirs = signin(OTHER[0]).get(API + "cases.json").get_json()["cases"]
@@ -738,6 +740,7 @@ def test_a_bad_report_is_refused_naming_the_field(app, store, places, signin):
         ({"lon": "181"}, (), "lon"),
         ({"lat": "95"}, (), "lat"),
         ({"frame": "utm"}, (), "frame"),
+        ({"subcategory": "类" * 101}, (), "subcategory"),
         ({}, [(f"p{i}.jpg", small) for i in range(4)], "photo"),
         ({}, [("letter.jpg", b"this is not a picture at all")], "photo"),
         ({}, [("empty.jpg", b"")], "photo"),

@@ -293,7 +293,7 @@ def _answer(run) -> flask.Response:
     ``error`` is the message in English, ``message`` the one to show, in the
     page's language where the catalogue has it (``field.reason.*``).
     """
-    from gridmap.services.field import CaseChangedError, FieldRefusedError
+    from gridmap.services.field import CaseChangedError, CaseNotFoundError, FieldRefusedError
 
     lang = _lang()
     try:
@@ -319,6 +319,8 @@ def _answer(run) -> flask.Response:
     except StoreBusyError as error:
         # The outbox tries again: nothing is lost.
         return _json({"error": error.what, "hint": error.hint, "retry": True}, 503)
+    except CaseNotFoundError as error:
+        return _json({"error": error.what, "field": error.field}, 404)
     except InputError as error:
         return _json({"error": error.what, "hint": error.hint, "field": error.field}, 400)
     except GridmapError as error:

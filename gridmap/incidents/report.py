@@ -19,10 +19,12 @@ from gridmap.errors import InputError
 from gridmap.incidents.values import as_utc
 from gridmap.schema import INCIDENT_CATEGORIES, INCIDENT_SOURCES
 
-__all__ = ["MAX_DESCRIPTION", "new_case", "case_id"]
+__all__ = ["MAX_DESCRIPTION", "MAX_SUBCATEGORY", "new_case", "case_id"]
 
 #: The longest description a report takes, in characters.
 MAX_DESCRIPTION = 2000
+#: The longest subcategory (free text; the categories themselves are a fixed list).
+MAX_SUBCATEGORY = 100
 
 
 def case_id(at: datetime, key: str) -> str:
@@ -106,6 +108,12 @@ def new_case(
             field="description",
         )
     sub = (subcategory or "").strip() or None
+    if sub is not None and len(sub) > MAX_SUBCATEGORY:
+        raise InputError(
+            f"the subcategory has {len(sub)} characters, more than {MAX_SUBCATEGORY}",
+            hint="shorten it",
+            field="subcategory",
+        )
     when = as_utc(at)
     row: dict[str, Any] = {
         "id": incident_id,

@@ -58,6 +58,7 @@ __all__ = [
     "require_field",
     "CaseChangedError",
     "FieldRefusedError",
+    "CaseNotFoundError",
     "report",
     "make_move",
     "move_options",
@@ -104,6 +105,10 @@ _CASE_COLUMNS = (
     "reporter_name",
     "reporter_phone",
 )
+
+
+class CaseNotFoundError(InputError):
+    """A case id that names no case (HTTP 404)."""
 
 
 class FieldRefusedError(AccessError):
@@ -350,7 +355,7 @@ def case_list(
 def _read_case(src: Source, incident_id: str) -> dict[str, Any]:
     found = src.store.read("incidents", where={"id": incident_id})
     if found.empty:
-        raise InputError(f"no case has the id '{incident_id}'", field="id")
+        raise CaseNotFoundError(f"no case has the id '{incident_id}'", field="id")
     return found.iloc[0].to_dict()
 
 

@@ -115,7 +115,8 @@ class GeoPackageStore(Store):
         with self._connection() as con:
             have = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             cols = {r[1] for r in con.execute('PRAGMA table_info("incidents")')}
-            if {"gridmap_settings", "client_requests"} <= have and "reporter_phone" in cols:
+            tables = {"gridmap_settings", "photos", "incident_photos", "client_requests"}
+            if tables <= have and "reporter_phone" in cols:
                 return
             try:
                 _begin(con, self)
