@@ -24,6 +24,9 @@
   var DB_NAME = "gridmap-field";
   var STORE = "outbox";
   var DATA_CACHE = "gridmap-field-data";
+  var PHOTO_BYTES = 160 * 1024;
+  // [longest side, JPEG quality], tried in turn until the photo fits PHOTO_BYTES.
+  var ENCODINGS = [[1600, 0.82], [1600, 0.7], [1600, 0.58], [1280, 0.58], [1024, 0.55], [800, 0.5]];
 
   // -- small helpers ------------------------------------------------------------------
 
@@ -640,20 +643,29 @@
     }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 30000 });
   }
 
-  /* A photo as a JPEG of at most 1600 px (drawing it on a canvas also drops its EXIF, GPS included). */
+  /* A photo as a JPEG of at most 1600 px (drawing it on a canvas also drops its EXIF, GPS
+     included). A phone line carries ~50 kB/s, and a detailed 1600 px photo at quality 0.85 is
+     300–400 kB (6–8 s): the quality, then the size, step down until it fits PHOTO_BYTES. */
   function resize(file) {
-    var MAX = 1600;
     var load = window.createImageBitmap
       ? createImageBitmap(file, { imageOrientation: "from-image" })
       : Promise.reject(new Error("no createImageBitmap"));
     return load.then(function (bmp) {
-      var scale = Math.min(1, MAX / Math.max(bmp.width, bmp.height));
-      var canvas = document.createElement("canvas");
-      canvas.width = Math.max(1, Math.round(bmp.width * scale));
-      canvas.height = Math.max(1, Math.round(bmp.height * scale));
-      canvas.getContext("2d").drawImage(bmp, 0, 0, canvas.width, canvas.height);
-      if (bmp.close) bmp.close();
-      return new Promise(function (resolve) { canvas.toBlob(resolve, "image/jpeg", 0.85); });
+      function encode(k) {
+        var side = ENCODINGS[k][0], quality = ENCODINGS[k][1];
+        var scale = Math.min(1, side / Math.max(bmp.width, bmp.height));
+        var canvas = document.createElement("canvas");
+        canvas.width = Math.max(1, Math.round(bmp.width * scale));
+        canvas.height = Math.max(1, Math.round(bmp.height * scale));
+        canvas.getContext("2d").drawImage(bmp, 0, 0, canvas.width, canvas.height);
+        return new Promise(function (resolve) { canvas.toBlob(resolve, "image/jpeg", quality); })
+          .then(function (blob) {
+            if (blob && blob.size > PHOTO_BYTES && k + 1 < ENCODINGS.length) return encode(k + 1);
+            if (bmp.close) bmp.close();
+            return blob;
+          });
+      }
+      return encode(0);
     }, function () {
       return file; // the server resizes what the browser could not
     });
@@ -665,7 +677,7 @@
     photos.forEach(function (blob, i) {
       var url = URL.createObjectURL(blob);
       box.appendChild(el("span", { class: "gm-thumb" },
-        el("img", { src: url, alt: String(i + 1), "data-testid": "report-thumb" }),
+        el("img", { src: url, alt: String(i + 1), "data-testid": "report-thumb", "data-bytes": blob.size }),
         el("button", { type: "button", text: "×", "aria-label": T("field.discard"),
           on: { click: function () { photos.splice(i, 1); showThumbs(); } } })));
     });
