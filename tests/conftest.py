@@ -115,6 +115,31 @@ def demo_admin(demo_path) -> tuple[str, str]:
     return add_admin(demo_path)
 
 
+def demo_on(request, demo_path, tmp_path_factory):
+    """The session's demo with its accounts, as a fresh store on ``request.param``'s backend.
+
+    For a module fixture parametrised ``["gpkg", "postgis"]``: yields a copied
+    GeoPackage's path or a new PostGIS database's URL (dropped afterwards).
+    """
+    from gridmap.services.accounts import demo_accounts, local_actor
+    from gridmap.store import open_store
+
+    if request.param == "gpkg":
+        path = tmp_path_factory.mktemp("demo-copy") / "demo.gpkg"
+        shutil.copy(demo_path, path)
+        yield str(path)
+        return
+    cluster = request.getfixturevalue("postgis")
+    url = cluster.create_database()
+    with open_store(demo_path) as src, open_store(url, create=True) as dst:
+        layers = src.read_all()
+        metadata = layers.pop("metadata").to_dict("records")
+        dst.replace_all(layers, metadata=metadata)
+        demo_accounts(dst, local_actor())
+    yield url
+    cluster.drop_database(url)
+
+
 @pytest.fixture(scope="session")
 def postgis():
     """A throwaway PostgreSQL cluster with PostGIS, one for the whole test session.

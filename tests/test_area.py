@@ -11,9 +11,9 @@ callback is in the matrix the day it is added. Inside: answered; outside: HTTP
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
+from conftest import demo_on
 
 from gridmap.codes import below, level_of
 from gridmap.store import open_store
@@ -32,22 +32,7 @@ def _listed(address: str) -> dict[str, dict]:
 @pytest.fixture(scope="module", params=["gpkg", "postgis"])
 def store(request, demo_path, tmp_path_factory):
     """The demo with its accounts, in a GeoPackage and in PostGIS."""
-    if request.param == "gpkg":
-        path = tmp_path_factory.mktemp("area") / "demo.gpkg"
-        shutil.copy(demo_path, path)
-        yield str(path)
-        return
-    from gridmap.services.accounts import demo_accounts, local_actor
-
-    cluster = request.getfixturevalue("postgis")
-    url = cluster.create_database()
-    with open_store(demo_path) as src, open_store(url, create=True) as dst:
-        layers = src.read_all()
-        metadata = layers.pop("metadata").to_dict("records")
-        dst.replace_all(layers, metadata=metadata)
-        demo_accounts(dst, local_actor())
-    yield url
-    cluster.drop_database(url)
+    yield from demo_on(request, demo_path, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

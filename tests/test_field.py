@@ -32,6 +32,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 import shapely
+from conftest import demo_on
 
 from gridmap.accounts import CREATE_ROLES
 from gridmap.privacy import mask_name, mask_phone, mask_text
@@ -118,22 +119,7 @@ def _places(address: str) -> dict:
 @pytest.fixture(scope="module", params=["gpkg", "postgis"])
 def store(request, demo_path, tmp_path_factory):
     """The demo with its accounts, in a GeoPackage and in PostGIS."""
-    if request.param == "gpkg":
-        path = tmp_path_factory.mktemp("field") / "demo.gpkg"
-        shutil.copy(demo_path, path)
-        yield str(path)
-        return
-    from gridmap.services.accounts import demo_accounts, local_actor
-
-    cluster = request.getfixturevalue("postgis")
-    url = cluster.create_database()
-    with open_store(demo_path) as src, open_store(url, create=True) as dst:
-        layers = src.read_all()
-        metadata = layers.pop("metadata").to_dict("records")
-        dst.replace_all(layers, metadata=metadata)
-        demo_accounts(dst, local_actor())
-    yield url
-    cluster.drop_database(url)
+    yield from demo_on(request, demo_path, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
