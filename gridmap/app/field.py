@@ -435,7 +435,7 @@ def _page(src: Source, prefix: str) -> flask.Response:
     import flask
 
     from gridmap.app import area, basemap_url, outline_url, units_url
-    from gridmap.app.auth import _render
+    from gridmap.app.auth import _dash_version, _render
     from gridmap.services import field
 
     lang = _lang()
@@ -495,7 +495,7 @@ def _page(src: Source, prefix: str) -> flask.Response:
         leaflet_js=f"{prefix}{_STATIC_PATH}leaflet.js?v={version}",
         css=f"{prefix}{_STATIC_PATH}field.css?v={version}",
         js=f"{prefix}{_STATIC_PATH}field.js?v={version}",
-        favicon=prefix + "_favicon.ico",
+        favicon=prefix + "_favicon.ico?v=" + _dash_version(),
         config=json.dumps(config, ensure_ascii=False, default=str),
         steps=[(s, label("step", s, lang)) for s in steps],
         categories=[(c, label("category", c, lang)) for c in INCIDENT_CATEGORIES],
