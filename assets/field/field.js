@@ -24,7 +24,7 @@
   var DB_NAME = "gridmap-field";
   var STORE = "outbox";
   var DATA_CACHE = "gridmap-field-data";
-  var PHOTO_BYTES = 160 * 1024;
+  var PHOTO_BYTES = 100 * 1024; // 2 s at 50 kB/s: a report with a photo within 3 s
   // [longest side, JPEG quality], tried in turn until the photo fits PHOTO_BYTES.
   var ENCODINGS = [[1600, 0.82], [1600, 0.7], [1600, 0.58], [1280, 0.58], [1024, 0.55], [800, 0.5]];
 

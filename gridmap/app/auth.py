@@ -484,6 +484,12 @@ def _user_action(kind: str, prefix: str) -> bool:
     request = flask.request
     if kind == "page":
         return request.method == "GET"
+    if request.method == "POST" and request.path in (
+        prefix + "_gridmap/field/report",
+        prefix + "_gridmap/field/move",
+    ):
+        # A report or a move from /field is work (sent at once, or later from the outbox).
+        return True
     if request.path != prefix + "_dash-update-component":
         return False
     body = request.get_json(silent=True)

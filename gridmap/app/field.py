@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gridmap.errors import AccessError, ConflictError, GridmapError, InputError, StoreBusyError
+from gridmap.errors import AccessError, ConflictError, GridmapError, InputError, StoreError
 from gridmap.i18n import LANGS, label, t
 from gridmap.schema import CLOSING_LEVELS, INCIDENT_CATEGORIES, SATISFACTION
 
@@ -316,8 +316,9 @@ def _answer(run) -> flask.Response:
         return _json({"error": error.what, "message": message, "hint": error.hint}, 403)
     except AccessError as error:
         return _json({"error": error.what, "hint": error.hint}, 403)
-    except StoreBusyError as error:
-        # The outbox tries again: nothing is lost.
+    except StoreError as error:
+        # Busy, or the database is away: the outbox tries again, nothing is lost.
+        log.warning("field: the store failed: %s", error.what)
         return _json({"error": error.what, "hint": error.hint, "retry": True}, 503)
     except CaseNotFoundError as error:
         return _json({"error": error.what, "field": error.field}, 404)
