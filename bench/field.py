@@ -4,49 +4,49 @@ The field-mode issue, point 6. Runs the real server (``gridmap serve STORE
 --production``: waitress, 8 threads, in a child process) on a copy of the demo
 store and measures, in one run:
 
-* **50 supervisors at once** — the benchmark adds 50 supervisor accounts to its copy,
-  each of its own grid (picked at random from the store's ``grids``), and puts
-  ``--cases-per-grid`` cases at ``reported_back`` into each of those grids (written with
-  the store's API before the server starts: reported, registered, dispatched, handled
-  and reported back, every event in place). (One password for all, hashed once: 50
-  Argon2 hashes are ~9 s of set-up.) Each account signs in once (``POST /login``, before
-  the clock starts), then loops, one thread per session (``requests``), for
-  ``--seconds``: **open** (``GET /field``, the page with its first list), **list**
-  (``GET /_gridmap/field/cases.json``), **report** (``POST /_gridmap/field/report`` from
-  a point inside the grid, with one 1600×1200 JPEG of ~300 kB, the size the page's
-  script uploads; each report's picture is different, as each photo is, so the store
-  keeps every one) and **move** (``POST /_gridmap/field/move``: closes one of the grid's
-  cases at ``reported_back``, chosen from the list it just got, at the version it read).
-  About 5 % of the reports are sent a second time with the same key, as the outbox
-  retries a report whose answer was lost: half after the first answer came, half at the
-  same time as the first. No pause between requests (``--think`` adds one). Printed:
-  p50/p95/p99/max per kind, the counts, the errors (any non-2xx answer or exception:
-  there must be none; the first ones with status and body), the cases in the store
-  afterwards against the reports answered 201 (no report lost, none saved twice; every
-  retry answered ``duplicate`` with the first case's id), the cases closed, the server's
-  resident memory at start and end (``/proc/PID/status``: VmRSS, and the peak VmHWM) and
-  the CPU time it used; after the run, SQLite's ``integrity_check`` of the store and the
-  tracebacks of the server's log (counted by the exception they end in; the first one's
-  frames), and how deep waitress's task queue went.
+* **50 supervisors at once** — the benchmark adds 50 supervisor accounts to its copy, each
+  of its own grid (picked at random from the store's ``grids``), and puts
+  ``--cases-per-grid`` cases at ``reported_back`` into each of those grids (written with the
+  store's API before the server starts: reported, registered, dispatched, handled and
+  reported back, every event in place). (One password for all, hashed once: 50 Argon2 hashes
+  are ~9 s of set-up.) Each account signs in once (``POST /login``, before the clock
+  starts), then loops, one thread per session (``requests``), for ``--seconds``: **open**
+  (``GET /field``, the page with its first list), **list** (``GET
+  /_gridmap/field/cases.json``), **report** (``POST /_gridmap/field/report`` from a point
+  inside the grid, with one 1600×1200 JPEG of ~300 kB, three times what the page's script
+  uploads (it fits photos to 100 kB); each report's picture is different, as each photo is,
+  so the store keeps every one) and **move** (``POST /_gridmap/field/move``: closes one of
+  the grid's cases at ``reported_back``, chosen from the list it just got, at the version it
+  read). About 5 % of the reports are sent a second time with the same key, as the outbox
+  retries a report whose answer was lost: half after the first answer came, half at the same
+  time as the first. No pause between requests (``--think`` adds one). Printed:
+  p50/p95/p99/max per kind, the counts, the errors (any non-2xx answer or exception: there
+  must be none; the first ones with status and body), the cases in the store afterwards
+  against the reports answered 201 (no report lost, none saved twice; every retry answered
+  ``duplicate`` with the first case's id), the cases closed, the server's resident memory at
+  start and end (``/proc/PID/status``: VmRSS, and the peak VmHWM) and the CPU time it used;
+  after the run, SQLite's ``integrity_check`` of the store and the tracebacks of the
+  server's log (counted by the exception they end in; the first one's frames), and how deep
+  waitress's task queue went.
 * **a slow link, in headless Chromium** — one of the supervisors signs in through
   ``/login``; then, on Chromium's emulated slow connection (CDP
-  ``Network.emulateNetworkConditions``: 400 ms round trip, 400 kbit/s each way),
-  ``/field`` is opened with the browser's cache emptied (``Network.clearBrowserCache``;
-  the context has never opened ``/field``, so no service worker either) until it is
-  usable: the case list shows its cases (or says there are none) and the map its Leaflet
-  container with the cases drawn (``.leaflet-interactive``) — budget ≤ 5 s; opened again
-  with the cache warm — budget ≤ 1 s; and a report with one photo: a 4000×3000
-  camera-size JPEG (~3.5 MB) chosen in the form, which the page resizes to 1600 px
-  before it goes into the outbox, timed from the click on submit until the outbox count
-  is back to 0 (the server answered 2xx) — budget ≤ 3 s. The cold and the warm view are
-  opened ``--runs`` times (cold, warm, cold …): the slowest is held to the budget, each
-  is printed, also as the page's own clock has it (from the navigation's start, and when
-  its HTML had come). Then the page is opened once more (cache warm, after that write:
-  the geometry's URLs name the store's version). The service worker is blocked in this
-  context: Chromium's emulated link slows the page's own requests only, not a service
-  worker's (which would then fetch at full speed and flatter the warm figure); the HTTP
-  cache alone is measured. Printed beside each figure: its budget, the bytes received
-  (compressed, headers included) and the photo's bytes sent.
+  ``Network.emulateNetworkConditions``: 400 ms round trip, 400 kbit/s each way), ``/field``
+  is opened with the browser's cache emptied (``Network.clearBrowserCache``; the context has
+  never opened ``/field``, so no service worker either) until it is usable: the case list
+  shows its cases (or says there are none) and the map its Leaflet container with the cases
+  drawn (``.leaflet-interactive``) — budget ≤ 5 s; opened again with the cache warm — budget
+  ≤ 1 s; and a report with one photo: a 4000×3000 camera-size JPEG (~3.5 MB) chosen in the
+  form, which the page resizes (at most 1600 px, smaller until it fits 100 kB) before it
+  goes into the outbox, timed from the click on submit until the outbox count is back to 0
+  (the server answered 2xx) — budget ≤ 3 s. The cold and the warm view are opened ``--runs``
+  times (cold, warm, cold …): the slowest is held to the budget, each is printed, also as
+  the page's own clock has it (from the navigation's start, and when its HTML had come).
+  Then the page is opened once more (cache warm, after that write: the geometry's URLs name
+  the store's version). The service worker is blocked in this context: Chromium's emulated
+  link slows the page's own requests only, not a service worker's (which would then fetch at
+  full speed and flatter the warm figure); the HTTP cache alone is measured. Printed beside
+  each figure: its budget, the bytes received (compressed, headers included) and the photo's
+  bytes sent.
 
 No peer is named for these budgets, so none is run. Exit status 1 if a budget
 is missed or anything failed.
@@ -54,9 +54,8 @@ is missed or anything failed.
 Run: ``./dev.sh bench field [--store DEMO.gpkg] [--seconds 120] [--sessions 50]
 [--cases-per-grid N] [--runs 3] [--only load|browser] [--quick] [--keep DIR]``;
 ``--quick`` is a 20-second run of 10 sessions (for trying it). Without ``--store`` the
-pristine demo ``/tmp/demo-pristine.gpkg`` is copied if it is there, else the 北湖区 demo is
-built into a temporary folder first. The store given is never written: the benchmark
-works on a copy (``--keep DIR`` keeps it, with the server's log).
+北湖区 demo is built into a temporary folder first (20 s). The store given is never
+written: the benchmark works on a copy (``--keep DIR`` keeps it, with the server's log).
 """
 
 from __future__ import annotations
@@ -96,8 +95,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-#: The demo store copied when no ``--store`` is given (built when it is not there).
-PRISTINE = Path("/tmp/demo-pristine.gpkg")
 #: The issue's slow connection: 400 kbit/s each way, 400 ms round trip.
 SLOW = {"offline": False, "latency": 400, "downloadThroughput": 50_000, "uploadThroughput": 50_000}
 #: Budgets on the slow link, in seconds.
@@ -1086,9 +1083,8 @@ def _print_log(text: str) -> bool:
 
 def _store_copy(given: Path | None, folder: Path) -> Path:
     store = folder / "field.gpkg"
-    source = given or (PRISTINE if PRISTINE.exists() else None)
-    if source is not None:
-        shutil.copy(source, store)
+    if given is not None:
+        shutil.copy(given, store)
         return store
     t0 = time.perf_counter()
     subprocess.run(
