@@ -347,13 +347,22 @@ def test_the_page_opens_offline_once_visited(browser, field_store, field_server)
     context.close()
 
 
-def _move(page, case_id: str, button: str, **fields: str) -> None:
+def _move(page, store: Path, case_id: str, button: str, **fields: str) -> None:
     page.locator(f"[data-testid=case-item][data-case-id='{case_id}'] button").click()
     page.locator(f"#gm-case[data-case-id='{case_id}']").wait_for(timeout=TIMEOUT_MS)
     page.get_by_test_id(f"move-{button}").click()
     for name, value in fields.items():
         page.get_by_test_id(f"move-{name}").select_option(value)
     page.get_by_test_id("move-submit").click()
+    # The outbox may still say 0 before the move is in it (its photo is read first):
+    # wait for the store to have the move, then for the outbox to be empty.
+    with open_store(store) as st:
+        for _ in range(150):
+            if st.read("incidents", where={"id": case_id})["step"].iloc[0] == button:
+                break
+            page.wait_for_timeout(200)
+        else:
+            raise AssertionError(f"the move to {button} of {case_id} did not arrive")
     _wait_outbox(page, 0)
 
 
@@ -387,23 +396,23 @@ def test_the_whole_loop_runs_in_the_browser(browser, field_store, field_server):
         "move-voided",
     ]
     disp.get_by_test_id("case-close").click()
-    _move(disp, case_id, "registered")
+    _move(disp, field_store, case_id, "registered")
     disp.reload()
     disp.locator(f"[data-testid=case-item][data-case-id='{case_id}']").wait_for()
-    _move(disp, case_id, "dispatched", department="网格工作站")
+    _move(disp, field_store, case_id, "dispatched", department="网格工作站")
 
     # The department (网格工作站) takes it on and reports back.
     dept.reload()
     dept.locator(f"[data-testid=case-item][data-case-id='{case_id}']").wait_for()
-    _move(dept, case_id, "handling")
+    _move(dept, field_store, case_id, "handling")
     dept.reload()
     dept.locator(f"[data-testid=case-item][data-case-id='{case_id}']").wait_for()
-    _move(dept, case_id, "reported_back")
+    _move(dept, field_store, case_id, "reported_back")
 
     # The supervisor verifies on site and closes it.
     sup.reload()
     sup.locator(f"[data-testid=case-item][data-case-id='{case_id}']").wait_for()
-    _move(sup, case_id, "closed", **{"closed-level": "grid"})
+    _move(sup, field_store, case_id, "closed", **{"closed-level": "grid"})
     for page in pages.values():
         assert not page.errors, page.errors
         page.context.close()
