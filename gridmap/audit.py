@@ -48,6 +48,7 @@ ACTIONS: tuple[str, ...] = (
     "scenario_save",
     "pii_view",
     "audit_prune",
+    "alert_ack",
 )
 
 #: The columns of a row as read (``gridmap audit --json``), in order.

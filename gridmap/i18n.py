@@ -807,6 +807,79 @@ CATALOGUE.update(
 )
 
 
+# The wall display (/wall: gridmap/app/wall.py, assets/wall/wall.js).
+CATALOGUE.update(
+    {
+        "wall.title": ("指挥中心大屏", "Command centre wall"),
+        "wall.synthetic": ("演示数据（合成）", "Demo data (synthetic)"),
+        "wall.kpi.today_new": ("今日新增", "New today"),
+        "wall.kpi.open": ("在办案件", "Open cases"),
+        "wall.kpi.overdue_open": ("在办超期", "Open and overdue"),
+        "wall.kpi.ontime_rate": ("本月按时办结率 %", "% on time (month)"),
+        "wall.kpi.grid_level_share": ("本月小事不出网格 %", "% in the grid (month)"),
+        "wall.kpi.satisfaction_rate": ("本月满意率 %", "% satisfied (month)"),
+        "wall.kpi.whistle_waiting": ("吹哨待报到", "Whistles waiting"),
+        "wall.kpi.late_closed_month": ("本月超期办结", "Closed late (month)"),
+        "wall.rank_units.subdistrict": (
+            "街道按时办结率排名（本月）",
+            "Subdistricts: on time (month)",
+        ),
+        "wall.rank_units.community": ("社区按时办结率排名（本月）", "Communities: on time (month)"),
+        "wall.rank_units.grid": ("网格按时办结率排名（本月）", "Grids: on time"),
+        "wall.rank_departments": ("部门在办超期排名", "Departments: overdue open"),
+        "wall.categories": ("本周案件类别（较上周同期）", "This week vs last week"),
+        "wall.feed": ("最新动态", "Latest"),
+        "wall.feed_new": ("新案件", "new case"),
+        "wall.trend7": ("近7日 新增／办结", "7 days: new / closed"),
+        "wall.trend30": ("近30日 新增／办结", "30 days: new / closed"),
+        "wall.new": ("新增", "new"),
+        "wall.closed": ("办结", "closed"),
+        "wall.alerts": ("告警（待确认）", "Alerts (to acknowledge)"),
+        "wall.alerts_none": ("暂无告警", "No alerts"),
+        "wall.alert.emergency_overdue": ("突发事件超期未办结", "Emergency case overdue"),
+        "wall.alert.whistle_late": ("吹哨超时未报到", "Whistle unanswered past its deadline"),
+        "wall.alert_since": ("自 {time} 起", "since {time}"),
+        "wall.alert_more": ("另有 {n} 条", "{n} more"),
+        "wall.map": ("在办案件分布", "Open cases"),
+        "wall.legend": ("在办案件数", "Open cases"),
+        "wall.legend_case": ("在办", "open"),
+        "wall.legend_overdue": ("超期", "overdue"),
+        "wall.age": ("{time} 的数据", "data of {time}"),
+        "wall.age_seconds": ("{n}秒前", "{n} s ago"),
+        "wall.age_minutes": ("{n}分钟前", "{n} min ago"),
+        "wall.lost": (
+            "连接中断，自 {time} 起 · 正在自动重试",
+            "Connection lost since {time} · retrying",
+        ),
+        "wall.store_lost": (
+            "数据库无法访问，自 {time} 起 · 正在自动重试",
+            "Database unavailable since {time} · retrying",
+        ),
+        "wall.signed_out": (
+            "大屏令牌已失效，请联系管理员",
+            "The wall token is no longer valid: ask an administrator",
+        ),
+        "wall.none": ("—", "—"),
+        "wall.more": ("共 {n} 个", "{n} in all"),
+        "wall.tour": ("轮播", "Tour"),
+        "wall.level_refused": (
+            "大屏显示社区及以上单元；您的账号管辖范围是网格",
+            "A wall shows a community or above; your account's area is a grid",
+        ),
+        "wall.ack.title": ("大屏告警确认", "Wall alerts"),
+        "wall.ack.button": ("确认", "Acknowledge"),
+        "wall.ack.none": ("暂无待确认的告警", "No alert to acknowledge"),
+        "wall.ack.done": ("已确认：{id}", "Acknowledged: {id}"),
+        "wall.ack.open_wall": ("打开大屏", "Open the wall"),
+        "wall.ack.case": ("案件", "Case"),
+        "wall.ack.kind": ("告警", "Alert"),
+        "wall.ack.where": ("位置", "Where"),
+        "wall.ack.since": ("超时起", "Late since"),
+        "wall.ack.refused": ("您的角色不能确认告警", "Your role may not acknowledge alerts"),
+    }
+)
+
+
 def t(key: str, lang: str = "zh", **values: object) -> str:
     """The label of ``key`` in ``lang``, its ``{placeholders}`` filled from ``values``.
 

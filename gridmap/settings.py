@@ -6,6 +6,7 @@ the working directory); see ``.env.example``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -52,6 +53,12 @@ class Settings(BaseSettings):
     secure_cookies: bool = False
     #: Failed sign-ins allowed per client address (Flask-Limiter's notation).
     login_rate_limit: str = "20 per 15 minutes"
+    #: Seconds between a wall display's requests for what changed (each cheap:
+    #: the server checks the store once a second for all walls).
+    wall_poll_seconds: float = Field(2.0, gt=0, le=60)
+    #: The instant a wall's clock starts at, then runs on from (ISO 8601): to
+    #: rehearse a midnight or an overdue case; unset, the real time.
+    wall_clock: datetime | None = None
 
 
 @lru_cache(maxsize=1)

@@ -531,7 +531,8 @@ def _token(path, name: str = "lobby", scope=("431002001",)) -> str:
 def test_a_wall_token_opens_a_viewer_session_that_never_idles(client, path, clock):
     token = _token(path)
     response = client.get(f"/wall?token={token}")
-    assert response.status_code == 302 and response.headers["Location"] == "/"
+    # To the wall page, the token gone from the address bar (issue 14: the page exists)
+    assert response.status_code == 302 and response.headers["Location"] == "/wall"
     who = client.get("/_test/whoami").get_json()
     assert who == {"name": "wall:lobby", "role": "viewer", "scope": ["431002001"]}
     row = _last(path, "sign_in")

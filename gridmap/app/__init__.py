@@ -61,7 +61,7 @@ def create_app(
     import flask
     from dash import html
 
-    from gridmap.app import area, auth, field, security, tiles
+    from gridmap.app import area, auth, field, security, tiles, wall
     from gridmap.i18n import LANGS, t
     from gridmap.resources import assets_dir
 
@@ -107,6 +107,7 @@ def create_app(
     app.layout = html.Div([dash.page_container], className="gm-root")
     _serve_geometry(app, str(store_address), basemap.offset)
     field.install(app)
+    wall.install(app)
     # Every route but the sign-in's own and the bundles asks for a session;
     # what it names must be in the user's area.
     auth.install(app)

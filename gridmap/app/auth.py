@@ -98,7 +98,7 @@ _SEEN = "gm_seen"  # the time (epoch seconds) of the last user action
 _WHO = "gm_who"  # name and role, for the audit row of a session that ended by itself
 # The field page's service worker is code, no data: it must update when signed out too.
 _PUBLIC = ("login", "logout", "_favicon.ico", _PING_PATH, "field-sw.js")
-_PUBLIC_TREES = ("_dash-component-suites/", "assets/", "field-assets/")
+_PUBLIC_TREES = ("_dash-component-suites/", "assets/", "field-assets/", "wall-assets/")
 _REASONS = {
     "idle": "auth.idle",
     "signed_out": "auth.signed_out",
@@ -311,18 +311,21 @@ def install(app: dash.Dash) -> None:
     @server.route(prefix + "wall", methods=["GET"])
     @attempts
     def wall() -> flask.Response | str:
+        from gridmap.app import wall as wall_page
+
         if "token" not in flask.request.args:
             # A signed-in session (the gate saw to it) asking for the wall page.
-            return app.index()
+            return wall_page.page()
         if not _wall_sign_in(flask.request.args.get("token", "")):
             # To the login page, which says so: a wrong token leaves the address bar too.
             flask.g.gm_failed = True
             asked = flask.request.args.get("lang")
             back = _login_url(prefix, lang=asked if asked in LANGS else None, reason="token")
             return flask.redirect(back)
-        # A live token leaves the address bar as well: the wall page, once there is one.
-        pages = {p.get("path") for p in _page_registry()}
-        return flask.redirect(prefix + ("wall" if "/wall" in pages else ""))
+        # A live token leaves the address bar (and the history) at once; the wall's
+        # other options (unit, tour, theme …) stay.
+        kept = [(k, v) for k, v in flask.request.args.items(multi=True) if k != "token"]
+        return flask.redirect(prefix + "wall" + (f"?{urlencode(kept)}" if kept else ""))
 
     @server.route(prefix + "account/password", methods=["GET", "POST"])
     @attempts
@@ -369,12 +372,6 @@ def _check_rate(value: str) -> None:
             f"GRIDMAP_LOGIN_RATE_LIMIT={value!r} is not usable",
             "write it as '20 per 15 minutes' (a count per a period)",
         ) from None
-
-
-def _page_registry() -> list[dict]:
-    import dash
-
-    return list(dash.page_registry.values())
 
 
 def _store(config: Any = None) -> Store:
@@ -448,6 +445,14 @@ def _gate(prefix: str) -> flask.Response | None:
         elif _user_action(kind, prefix):
             flask.session[_SEEN] = now
     if flask_login.current_user.is_authenticated:
+        # A wall is read-only, whatever the route: it reads, it never writes
+        # (Dash's callbacks are POSTs that read: the dashboard's, not the wall's).
+        writes = flask.request.method not in ("GET", "HEAD")
+        callback = flask.request.path == prefix + "_dash-update-component"
+        if flask_login.current_user.wall and writes and not callback:
+            response = flask.jsonify(error="a wall display is read-only")
+            response.status_code = 403
+            return response
         return None
     if kind == "data":
         response = flask.jsonify(error="sign in first")

@@ -33,7 +33,6 @@ outbox (``assets/field/field.js``) keeps what was refused with that reason.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import math
@@ -41,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gridmap.app.static import StaticFiles
 from gridmap.errors import AccessError, ConflictError, GridmapError, InputError, StoreError
 from gridmap.i18n import LANGS, label, t
 from gridmap.schema import CLOSING_LEVELS, INCIDENT_CATEGORIES, SATISFACTION
@@ -68,6 +68,7 @@ _STATIC = {
     "field.js": ("field/field.js", "text/javascript"),
     "field.css": ("field/field.css", "text/css"),
 }
+_FILES = StaticFiles(_STATIC, watched=("field/sw.js",))
 _PHOTOS = "_gridmap/photos/"
 #: The largest request body the field routes take (three photos as a camera made them).
 MAX_BODY = 50 * 1024 * 1024
@@ -165,9 +166,7 @@ def install(app: dash.Dash) -> None:
 
     @server.route(prefix + _STATIC_PATH + "<name>")
     def field_asset(name: str) -> flask.Response:
-        if name not in _STATIC:
-            flask.abort(404)
-        return _static_response(name)
+        return _FILES.response(name)
 
     @server.route(prefix + _API + "cases.json")
     def field_cases() -> flask.Response:
@@ -385,51 +384,9 @@ def _photo(src: Source, digest: str) -> flask.Response:
 # -- the page -----------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=16)
-def _static_body(name: str, stamp: str) -> tuple[bytes, bytes, bytes]:
-    """A static file as it is, brotli'd and gzipped (kept per version: ``stamp``)."""
-    import gzip
-
-    import brotli
-
-    from gridmap.resources import assets_dir
-
-    raw = (assets_dir() / _STATIC[name][0]).read_bytes()
-    return raw, brotli.compress(raw, quality=11), gzip.compress(raw, 9)
-
-
-def _static_response(name: str) -> flask.Response:
-    import flask
-
-    version = _assets_version()
-    raw, br, gz = _static_body(name, version)
-    accepts = flask.request.headers.get("Accept-Encoding", "")
-    body, encoding = (raw, None)
-    if "br" in accepts:
-        body, encoding = br, "br"
-    elif "gzip" in accepts:
-        body, encoding = gz, "gzip"
-    response = flask.Response(body, mimetype=_STATIC[name][1])
-    if encoding:
-        response.headers["Content-Encoding"] = encoding
-    response.vary.add("Accept-Encoding")
-    named = flask.request.args.get("v") == version
-    response.headers["Cache-Control"] = (
-        "public, max-age=31536000, immutable" if named else "no-cache"
-    )
-    return response
-
-
 def _assets_version() -> str:
-    """A version of the field page's own files (their modification times): new files, new cache."""
-    from gridmap.resources import assets_dir
-
-    root = assets_dir()
-    stamps = [
-        int((root / p).stat().st_mtime)
-        for p in ("field/field.js", "field/field.css", "field/sw.js", "vendor/leaflet/leaflet.js")
-    ]
-    return str(max(stamps))
+    """A version of the field page's own files and its service worker: new files, new cache."""
+    return _FILES.version()
 
 
 def _page(src: Source, prefix: str) -> flask.Response:

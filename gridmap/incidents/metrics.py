@@ -22,7 +22,7 @@ from gridmap.incidents.values import as_stamp
 from gridmap.incidents.workflow import DEADLINE_HOURS, OPEN_STEPS, STEPS
 from gridmap.schema import CLOSING_LEVELS, INCIDENT_CATEGORIES, SATISFACTION
 
-__all__ = ["METRIC_LEVELS", "unit_metrics", "unit_metrics_one"]
+__all__ = ["METRIC_LEVELS", "unit_metrics", "unit_metrics_one", "case_deadlines", "stamps_ms"]
 
 #: Levels :func:`unit_metrics` groups by (through the ancestor of ``grid_code``).
 METRIC_LEVELS: tuple[str, ...] = ("district", "subdistrict", "community", "grid")
@@ -257,6 +257,46 @@ def unit_metrics_one(
     i = table.index.get_loc(code)
     # Column by column: a row of mixed counts and rates would come out as floats.
     return {name: _plain(table[name].iloc[i]) for name in table.columns}
+
+
+def stamps_ms(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A datetime column as float UTC epoch milliseconds (NaN where missing or absent).
+
+    Parameters
+    ----------
+    frame
+        Incidents (or any frame).
+    column
+        A datetime column, zoned or naive UTC; a missing column gives all NaN.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 milliseconds since the epoch, one per row.
+    """
+    return _ms(frame, column)
+
+
+def case_deadlines(
+    frame: pd.DataFrame, deadline_hours: Mapping[str, float] | None = None
+) -> np.ndarray:
+    """Each case's deadline as UTC epoch milliseconds, as :func:`unit_metrics` judges it.
+
+    Parameters
+    ----------
+    frame
+        Incidents with ``deadline`` (and ``dispatched_at``, ``category`` for
+        dispatched cases without a stored deadline).
+    deadline_hours
+        As for :func:`unit_metrics`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 milliseconds; NaN for a case without a deadline (never dispatched).
+    """
+    category = _encode(frame, "category", INCIDENT_CATEGORIES)
+    return _deadlines(frame, np.ones(len(frame), dtype=bool), category, deadline_hours)
 
 
 def _plain(value: Any) -> Any:

@@ -56,15 +56,19 @@ class UnitNotFoundError(GridmapError):
     """A unit code that is malformed or not in the store."""
 
 
-def get_source(address: str, offset: str | None = None) -> Source:
+def get_source(address: str, offset: str | None = None, *, fresh: bool = False) -> Source:
     """The process's :class:`Source` of the store at ``address``: created on first use,
-    and replaced by a new one (reading the store again) once the store has changed."""
+    and replaced by a new one (reading the store again) once the store has changed.
+
+    ``fresh`` asks the store's version now rather than at most every
+    :data:`RECHECK_SECONDS` (the wall's feed, which asks once a second for every wall).
+    """
     with _SOURCES_LOCK:
         key = (address, offset)
         src = _SOURCES.get(key)
         if src is None:
             src = _SOURCES[key] = Source(address, offset=offset)
-        elif src.changed():
+        elif src.changed(now=fresh):
             # Requests under way keep the old copy; the store (connections) is shared.
             src = _SOURCES[key] = Source(address, offset=offset, store=src.store)
         return src
@@ -113,7 +117,7 @@ class Source:
         """Close the store (a database connection pool for PostGIS)."""
         self.store.close()
 
-    def changed(self) -> bool:
+    def changed(self, *, now: bool = False) -> bool:
         """Whether the store has changed since it was read (asked at most every
         :data:`RECHECK_SECONDS`).
 
@@ -121,10 +125,10 @@ class Source:
         then swaps in a new :class:`Source` that reads the store again, so a
         request always works on one consistent copy.
         """
-        now = time.monotonic()
-        if now - self._checked < RECHECK_SECONDS:
+        clock = time.monotonic()
+        if not now and clock - self._checked < RECHECK_SECONDS:
             return False
-        self._checked = now
+        self._checked = clock
         return self.store.version() != self.version
 
     # -- layers -------------------------------------------------------------

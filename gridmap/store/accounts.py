@@ -383,6 +383,30 @@ def list_tokens(cur: Cursor) -> list[dict]:
     return out
 
 
+# -- alert acknowledgements ----------------------------------------------------------
+
+#: An acknowledged wall alert is a settings row ``alert_ack:<alert id>`` holding
+#: who acknowledged it and when (JSON): a handful of rows a day, no table of their own.
+ACK_PREFIX = "alert_ack:"
+
+
+def acknowledge_alert(cur: Cursor, alert_id: str, user: str, at: str) -> bool:
+    """Record that ``user`` acknowledged alert ``alert_id`` at ``at``; False if it already was."""
+    key = ACK_PREFIX + alert_id
+    if get_setting(cur, key) is not None:
+        return False
+    set_setting(cur, key, json.dumps({"user": user, "at": at}, ensure_ascii=False))
+    return True
+
+
+def acknowledged_alerts(cur: Cursor) -> dict[str, dict]:
+    """Every acknowledged alert: its id → ``user`` and ``at``."""
+    rows = cur.all(
+        'SELECT "key", "value" FROM gridmap_settings WHERE "key" LIKE ?', (ACK_PREFIX + "%",)
+    )
+    return {str(k)[len(ACK_PREFIX) :]: json.loads(v) for k, v in rows}
+
+
 # -- DDL -----------------------------------------------------------------------------
 
 #: The account tables in a GeoPackage (SQLite); PostGIS: migration 0002's SQL.

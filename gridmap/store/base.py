@@ -496,6 +496,23 @@ class Store(abc.ABC):
         with self._accounts(write=False) as cur:
             return sql_field.case_photos(cur, incident_id)
 
+    def acknowledge_alert(self, alert_id: str, *, audit: AuditEntry) -> bool:
+        """Acknowledge a wall alert (and write its audit row) in one transaction.
+
+        Returns False, writing nothing, when the alert was acknowledged before.
+        """
+        with self._accounts(write=True) as cur:
+            at = iso_utc(datetime.now(UTC))
+            done = sql_accounts.acknowledge_alert(cur, alert_id, audit.user, at)
+            if done:
+                sql_accounts.append_audit(cur, audit)
+            return done
+
+    def acknowledged_alerts(self) -> dict[str, dict]:
+        """Every acknowledged wall alert: its id → ``user`` and ``at`` (ISO, UTC)."""
+        with self._accounts(write=False) as cur:
+            return sql_accounts.acknowledged_alerts(cur)
+
     def setting(self, key: str) -> str | None:
         """A value of the store's settings table (``demo_accounts`` …), or None."""
         with self._accounts(write=False) as cur:
