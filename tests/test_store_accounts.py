@@ -169,6 +169,21 @@ def test_audit_rows_do_not_change_the_data_version(store):
     assert store.version() != before
 
 
+def test_an_alert_is_acknowledged_once_with_its_audit_row(store):
+    before = store.version()
+    entry = _entry("alert_ack", "E1", alert="emergency_overdue")
+    assert store.acknowledge_alert("emergency_overdue:E1", audit=entry) is True
+    # a second acknowledgement changes nothing and writes no second row
+    assert store.acknowledge_alert("emergency_overdue:E1", audit=entry) is False
+    acks = store.acknowledged_alerts()
+    assert set(acks) == {"emergency_overdue:E1"} and acks["emergency_overdue:E1"]["user"] == "root"
+    rows = store.audit_log(action="alert_ack")
+    assert [(r["target"], r["user"]) for r in rows] == [("E1", "root")]
+    # not a data write: no page reads the layers again for it
+    assert store.version() == before
+    assert store.verify_audit()[0] is None
+
+
 def test_prune_keeps_six_months_and_the_chain(store):
     for i in range(3):
         store.audit(_entry("export", f"f{i}"))

@@ -316,6 +316,7 @@ def _account(lang: str) -> html.Div | None:
     )
     controls: list[Any] = []
     if not auth.is_wall():
+        from gridmap.app.wall import ACK_ROLES
         from gridmap.services.field import FIELD_ROLES
 
         if account.role in FIELD_ROLES:
@@ -325,6 +326,24 @@ def _account(lang: str) -> html.Div | None:
                     href=f"{prefix}field?lang={lang}",
                     className="gm-account-link",
                     **_tid("open-field"),
+                )
+            )
+        if account.role in ACK_ROLES:
+            # The command centre's staff: the wall, and its alerts to acknowledge.
+            controls.append(
+                html.A(
+                    t("wall.title", lang),
+                    href=f"{prefix}wall?lang={lang}",
+                    className="gm-account-link",
+                    **_tid("open-wall"),
+                )
+            )
+            controls.append(
+                html.A(
+                    t("wall.ack.title", lang),
+                    href=f"{prefix}wall/alerts?lang={lang}",
+                    className="gm-account-link",
+                    **_tid("open-wall-alerts"),
                 )
             )
         controls += [
