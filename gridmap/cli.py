@@ -135,6 +135,15 @@ def cli(ctx: click.Context, lang: str | None) -> None:
     is_flag=True,
     help="Do nothing if the store already holds a district (for container start-up).",
 )
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    metavar="T",
+    help="When the year of incidents ends (the data's now): an ISO 8601 instant, e.g. "
+    "2026-06-01T08:00+08:00; without an offset it is Beijing time (Asia/Shanghai) "
+    "[default: the moment of the build]. The same --seed and --as-of build the same store.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
 def demo(
@@ -144,19 +153,21 @@ def demo(
     out: str | None,
     no_serve: bool,
     if_empty: bool,
+    as_of: str | None,
     quiet: bool,
 ) -> None:
     """Build the demo district store (real boundary and names, synthetic detail).
 
     The district boundary and the subdistrict and community names and codes are
     real; everything below (unit polygons, grids, buildings, streets,
-    facilities, party organisations, a year of incidents) is SYNTHETIC and
-    labelled so in the store's metadata.
+    facilities, party organisations, a year of incidents up to --as-of) is
+    SYNTHETIC and labelled so in the store's metadata.
     """
     from gridmap.demo import resolve_district
     from gridmap.services.demo import check_out, holds_district, write_demo
     from gridmap.settings import get_settings
 
+    end = _when(as_of, "--as-of")
     if not no_serve:  # before the build, not after it
         require("app", "the dashboard (leave it out with --no-serve)")
     code = resolve_district(district)
@@ -168,10 +179,18 @@ def demo(
         return
     # A failure leaves an earlier store as it was (a file is written beside --out
     # and moved onto it once complete; a database is replaced in one transaction).
-    report = write_demo(out, code, seed=seed, progress=not quiet)
+    report = write_demo(out, code, seed=seed, as_of=end, progress=not quiet)
     location = _masked(out) if database else str(Path(out).resolve())
     _say("cli.demo.store", lang, location=location)
     _say("cli.demo.built", lang, code=code, name=report.name, seed=seed, seconds=report.seconds)
+    beijing = report.as_of.tz_convert("Asia/Shanghai")
+    _say(
+        "cli.demo.as_of",
+        lang,
+        local=beijing.strftime("%Y-%m-%d %H:%M:%S"),
+        iso=beijing.isoformat(),
+        seed=seed,
+    )
     sep = "，" if lang == "zh" else ", "
     counts = report.counts.items()
     click.echo("  " + sep.join(f"{_shown('layer', k, lang)} {v:,}" for k, v in counts))

@@ -363,6 +363,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "常住人口 {n:,}（合成数据：仅区界和名称为真实数据）",
         "residents {n:,} (synthetic: only the boundary and the names are real)",
     ),
+    # A demo that moves: the demo's as-of and --live, and `gridmap simulate`.
+    "cli.demo.as_of": (
+        "事件数据截至北京时间 {local}（--seed {seed} --as-of {iso} 可重建同样的数据）",
+        "incidents up to {local} Beijing time (--seed {seed} --as-of {iso} rebuilds the same data)",
+    ),
     "cli.serve.url": (
         "{store} 的数据看板：http://{host}:{port}/ （按 Ctrl+C 停止）",
         "dashboard of {store}: http://{host}:{port}/  (Ctrl+C stops it)",
