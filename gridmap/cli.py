@@ -135,6 +135,27 @@ def cli(ctx: click.Context, lang: str | None) -> None:
     is_flag=True,
     help="Do nothing if the store already holds a district (for container start-up).",
 )
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    metavar="T",
+    help="When the year of incidents ends (the data's now): an ISO 8601 instant, e.g. "
+    "2026-06-01T08:00+08:00; without an offset it is Beijing time (Asia/Shanghai) "
+    "[default: the moment of the build]. The same --seed and --as-of build the same store.",
+)
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Keep the demo moving while it is served: synthetic cases (labelled 【合成】) are "
+    "reported and moved every --every seconds, as `gridmap simulate` does.",
+)
+@click.option(
+    "--every",
+    default=None,
+    metavar="SECONDS",
+    help="With --live: seconds between two synthetic actions  [default: 5].",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
 def demo(
@@ -144,19 +165,30 @@ def demo(
     out: str | None,
     no_serve: bool,
     if_empty: bool,
+    as_of: str | None,
+    live: bool,
+    every: str | None,
     quiet: bool,
 ) -> None:
     """Build the demo district store (real boundary and names, synthetic detail).
 
     The district boundary and the subdistrict and community names and codes are
     real; everything below (unit polygons, grids, buildings, streets,
-    facilities, party organisations, a year of incidents) is SYNTHETIC and
-    labelled so in the store's metadata.
+    facilities, party organisations, a year of incidents up to --as-of) is
+    SYNTHETIC and labelled so in the store's metadata. With --live the dashboard
+    is served with synthetic cases coming in and moving on.
     """
     from gridmap.demo import resolve_district
     from gridmap.services.demo import check_out, holds_district, write_demo
     from gridmap.settings import get_settings
+    from gridmap.simulate import DEFAULT_EVERY, check_every
 
+    if live and no_serve:
+        raise InputError("--live serves the demo", hint="leave out --no-serve, or --live")
+    if every is not None and not live:
+        raise InputError("--every is the pace of --live", hint="give --live too, or leave it out")
+    seconds = check_every(DEFAULT_EVERY if every is None else every) if live else None
+    end = _when(as_of, "--as-of")
     if not no_serve:  # before the build, not after it
         require("app", "the dashboard (leave it out with --no-serve)")
     code = resolve_district(district)
@@ -165,13 +197,23 @@ def demo(
     lang = _lang(ctx)
     if if_empty and holds_district(out):
         _say("cli.demo.kept", lang, store=_masked(out))
+        if live:  # a kept store goes live as it is
+            _serve_live(out, seconds, lang)
         return
     # A failure leaves an earlier store as it was (a file is written beside --out
     # and moved onto it once complete; a database is replaced in one transaction).
-    report = write_demo(out, code, seed=seed, progress=not quiet)
+    report = write_demo(out, code, seed=seed, as_of=end, progress=not quiet)
     location = _masked(out) if database else str(Path(out).resolve())
     _say("cli.demo.store", lang, location=location)
     _say("cli.demo.built", lang, code=code, name=report.name, seed=seed, seconds=report.seconds)
+    beijing = report.as_of.tz_convert("Asia/Shanghai")
+    _say(
+        "cli.demo.as_of",
+        lang,
+        local=beijing.strftime("%Y-%m-%d %H:%M:%S"),
+        iso=beijing.isoformat(),
+        seed=seed,
+    )
     sep = "，" if lang == "zh" else ", "
     counts = report.counts.items()
     click.echo("  " + sep.join(f"{_shown('layer', k, lang)} {v:,}" for k, v in counts))
@@ -187,8 +229,27 @@ def demo(
             f"  {_ljust(acc['name'], 11)} {acc['password']}  "
             f"{label('role', acc['role'], lang)} [{scope}]{dept}"
         )
-    if not no_serve:
-        _serve(out, host="127.0.0.1", port=8050, lang=_lang(ctx), production=False)
+    if live:
+        _serve_live(out, seconds, lang)
+    elif not no_serve:
+        _serve(out, host="127.0.0.1", port=8050, lang=lang, production=False)
+
+
+def _serve_live(out: str, every: float, lang: str) -> None:
+    """Serve the demo with the simulator writing into it from a background thread.
+
+    The thread stops when the server does (Ctrl+C); what it did is printed then.
+    """
+    from gridmap.services.simulate import Simulation
+
+    sim = Simulation(out, every=every)
+    sim.start()
+    _say("cli.demo.live", lang, every=f"{every:g}")
+    try:
+        _serve(out, host="127.0.0.1", port=8050, lang=lang, production=False)
+    finally:
+        report = sim.stop(timeout=every + 10)
+        _say_summary(report, lang)
 
 
 # -- serve ------------------------------------------------------------------
@@ -258,6 +319,120 @@ def _masked(url: str) -> str:
     from gridmap.store.postgis import safe_url
 
     return safe_url(url)
+
+
+# -- simulate ---------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("store", required=False)
+@click.option(
+    "--every",
+    default="5",
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds between two actions (above zero).",
+)
+@click.option(
+    "--count",
+    default=None,
+    metavar="N",
+    help="Stop after N actions written (for tests and scripts) [default: until Ctrl+C].",
+)
+@click.option("--seed", type=int, default=None, help="Random seed [default: a new one each run].")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No line per action; only the summary at the end."
+)
+@click.pass_context
+def simulate(
+    ctx: click.Context,
+    store: str | None,
+    every: str,
+    count: str | None,
+    seed: int | None,
+    quiet: bool,
+) -> None:
+    """Keep reporting and moving SYNTHETIC cases in STORE, one every few seconds (Ctrl+C stops).
+
+    Each action reports a new case at a building of a grid (its description begins
+    with 【合成】, synthetic) or moves an open case one step along the closed loop:
+    register, dispatch to a department with its deadline, accept, report back,
+    close or send back for rework, now and then a transfer, a whistle or an
+    emergency. Every write is audited (user `simulate`) and goes through the store
+    as any other; one that fails (the case moved meanwhile) is skipped with a
+    warning. STORE is a .gpkg file or a postgresql:// URL (default:
+    GRIDMAP_DATABASE_URL) whose incidents are synthetic (a demo) or empty.
+    """
+    import signal
+    import threading
+
+    from gridmap.services.simulate import Simulation
+
+    address = _store_address(store)
+    lang = _lang(ctx)
+
+    def said(action) -> None:
+        if quiet:
+            return
+        row = action.incident
+        category = _shown("category", str(row["category"]), lang)
+        if action.new:
+            # Only what the simulator made up: no reporter, and never a demo case's text.
+            _say(
+                "cli.simulate.reported",
+                lang,
+                id=action.incident_id,
+                category=category,
+                grid=row["grid_code"],
+                description=row["description"],
+            )
+            return
+        sep = "，" if lang == "zh" else ", "
+        moves = sep.join(
+            f"{_shown('step', e['from_step'], lang)} → {_shown('step', e['to_step'], lang)}"
+            for e in action.events
+        )
+        move = _shown("move", action.move, lang)
+        _say("cli.simulate.moved", lang, id=action.incident_id, move=move, moves=moves)
+
+    def skipped(error: GridmapError) -> None:
+        click.echo(t("cli.simulate.skipped", lang).format(reason=error.render(_flags())), err=True)
+
+    def ready() -> None:
+        shown = _masked(address) if "://" in address else address
+        _say("cli.simulate.start", lang, store=shown, every=f"{sim.every:g}")
+
+    sim = Simulation(
+        address,
+        every=every,
+        count=count,
+        seed=seed,
+        on_ready=ready,
+        on_action=said,
+        on_skip=skipped,
+    )
+    # Ctrl+C ends the run after the action under way, so the summary counts what
+    # was written; a second Ctrl+C interrupts at once.
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+
+        def interrupted(signum, frame) -> None:
+            sim.stop()
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        report = sim.run()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    _say_summary(report, lang)
+
+
+def _say_summary(report, lang: str) -> None:
+    """The simulator's one-line account: new cases, moves, skipped writes."""
+    key = "cli.simulate.summary_skipped" if report.skipped else "cli.simulate.summary"
+    _say(key, lang, reported=report.reported, moved=report.moved, skipped=report.skipped)
 
 
 # -- validate ---------------------------------------------------------------

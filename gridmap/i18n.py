@@ -363,6 +363,37 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "常住人口 {n:,}（合成数据：仅区界和名称为真实数据）",
         "residents {n:,} (synthetic: only the boundary and the names are real)",
     ),
+    # A demo that moves: the demo's as-of and --live, and `gridmap simulate`.
+    "cli.demo.as_of": (
+        "事件数据截至北京时间 {local}（--seed {seed} --as-of {iso} 可重建同样的数据）",
+        "incidents up to {local} Beijing time (--seed {seed} --as-of {iso} rebuilds the same data)",
+    ),
+    "cli.demo.live": (
+        "演示数据实时变化：每 {every} 秒新增或流转一件合成事件（标注【合成】），看板停止时一同停止",
+        "the demo is live: every {every} s a synthetic case (labelled 【合成】) is reported or "
+        "moved, until the dashboard stops",
+    ),
+    "cli.simulate.start": (
+        "正在向 {store} 写入合成事件，每 {every} 秒一次（按 Ctrl+C 停止）",
+        "writing synthetic cases into {store}, one every {every} s (Ctrl+C stops)",
+    ),
+    "cli.simulate.reported": (
+        "新增 {id}（{category}，网格 {grid}）：{description}",
+        "reported {id} ({category}, grid {grid}): {description}",
+    ),
+    "cli.simulate.moved": ("流转 {id}（{move}）：{moves}", "moved {id} ({move}): {moves}"),
+    "cli.simulate.skipped": (
+        "gridmap: 警告：跳过一次写入：{reason}",
+        "gridmap: warning: skipped a write: {reason}",
+    ),
+    "cli.simulate.summary": (
+        "合成事件：新增 {reported} 件，流转 {moved} 次",
+        "simulated: {reported} reported, {moved} moved",
+    ),
+    "cli.simulate.summary_skipped": (
+        "合成事件：新增 {reported} 件，流转 {moved} 次，跳过 {skipped} 次",
+        "simulated: {reported} reported, {moved} moved, {skipped} skipped",
+    ),
     "cli.serve.url": (
         "{store} 的数据看板：http://{host}:{port}/ （按 Ctrl+C 停止）",
         "dashboard of {store}: http://{host}:{port}/  (Ctrl+C stops it)",

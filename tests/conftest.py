@@ -74,9 +74,18 @@ def require_tool():
     return find
 
 
+#: The as-of of the session's demo (naive: Beijing time): ``REFERENCE_AS_OF``.
+DEMO_AS_OF = "2026-01-01T00:00"
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> tuple[int, str]:
-    """Build the 北湖区 demo once per test session, as a user would: `gridmap demo`."""
+    """Build the 北湖区 demo once per test session, as a user would: `gridmap demo`.
+
+    At a fixed as-of (:data:`gridmap.demo.REFERENCE_AS_OF`, 2026-01-01 00:00 Beijing
+    time), so the session's data (a calendar year 2025, its figures) are the same
+    whatever day the tests run; without ``--as-of`` the demo ends at its build.
+    """
     import subprocess
     import sys
     from pathlib import Path
@@ -84,7 +93,7 @@ def demo_run(tmp_path_factory) -> tuple[int, str]:
     out = tmp_path_factory.mktemp("demo") / "beihu.gpkg"
     exe = Path(sys.executable).with_name("gridmap")
     result = subprocess.run(
-        [str(exe), "demo", "--out", str(out), "--no-serve", "--quiet"],
+        [str(exe), "demo", "--out", str(out), "--no-serve", "--quiet", "--as-of", DEMO_AS_OF],
         capture_output=True,
         text=True,
         timeout=600,

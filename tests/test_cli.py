@@ -60,6 +60,7 @@ def test_help_of_every_command(capsys):
         ["import-osm"],
         ["db", "upgrade"],
         ["serve"],
+        ["simulate"],
         ["coverage"],
         ["incidents", "import"],
         ["incidents", "move"],

@@ -12,7 +12,15 @@ from scipy.sparse.csgraph import connected_components
 
 from gridmap.codes import check_code
 from gridmap.crs import utm_crs
-from gridmap.demo import DEFAULT_DEADLINE_HOURS, DISTRICTS, build_demo, resolve_district
+from gridmap.demo import (
+    DATA_SPAN,
+    DEFAULT_DEADLINE_HOURS,
+    DISTRICTS,
+    REFERENCE_AS_OF,
+    build_demo,
+    data_as_of,
+    resolve_district,
+)
 from gridmap.errors import GridmapError
 from gridmap.hierarchy import grid_serials
 from gridmap.incidents import MOVE_TABLE
@@ -48,7 +56,8 @@ UTM = utm_crs(112.88, 25.66)
 
 @pytest.fixture(scope="module")
 def beihu() -> dict[str, pd.DataFrame]:
-    return build_demo("431002", seed=0, progress=False)
+    # A fixed as-of: the figures below must not depend on the day the tests run.
+    return build_demo("431002", seed=0, as_of=REFERENCE_AS_OF, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -380,9 +389,20 @@ def test_incident_values(beihu):
 
 def test_incident_times(beihu):
     inc = beihu["incidents"]
-    year = (pd.Timestamp("2025-01-01", tz="UTC"), pd.Timestamp("2026-01-01", tz="UTC"))
-    assert inc["reported_at"].between(*year, inclusive="left").all()
-    assert inc["updated_at"].between(*year, inclusive="left").all()
+    # The 365 days up to the as-of: calendar 2025 in Beijing time for the reference.
+    year = (REFERENCE_AS_OF - DATA_SPAN, REFERENCE_AS_OF)
+    assert inc["reported_at"].between(*year).all()
+    assert inc["updated_at"].between(*year).all()
+    local = inc["reported_at"].dt.tz_convert("Asia/Shanghai")
+    assert (local.dt.year == 2025).all()
+    assert local.dt.month.nunique() == 12
+    # Mostly in the day, Beijing time, on every day of the window.
+    assert local.dt.hour.between(7, 20).mean() > 0.8
+    assert local.dt.date.nunique() == 365
+    # Cases came in up to the as-of itself: in its last three hours, some still open.
+    recent = inc[inc["reported_at"] > REFERENCE_AS_OF - pd.Timedelta(hours=3)]
+    assert len(recent) >= 6
+    assert recent["step"].isin(["collected", "registered", "dispatched"]).any()
     d = inc[inc["dispatched_at"].notna()]
     assert (d["reported_at"] < d["dispatched_at"]).all()
     hours = d["category"].map(DEFAULT_DEADLINE_HOURS).astype(int)
@@ -470,20 +490,24 @@ def test_metadata(beihu):
         assert "seed 0" in meta.loc[name, "source"] and "NBS 2023" in meta.loc[name, "source"]
     others = [n for n in meta.index if n not in ("districts", "subdistricts", "communities")]
     assert meta.loc[others, "synthetic"].all()
-    assert (meta["updated_at"] == pd.Timestamp("2025-12-31T00:00:00Z")).all()
+    # The as-of is every row's updated_at, and named in the incidents' provenance.
+    assert (meta["updated_at"] == REFERENCE_AS_OF).all()
+    assert "as of 2025-12-31T16:00:00Z" in meta.loc["incidents", "source"]
+    assert data_as_of(beihu["metadata"]) == REFERENCE_AS_OF
 
 
 # -- determinism ------------------------------------------------------------
 
 
 def test_same_seed_same_tables_other_seed_differs(capfd):
-    a = build_demo("润州区", seed=3, progress=True)
+    as_of = "2026-03-04T05:06:07+08:00"
+    a = build_demo("润州区", seed=3, as_of=as_of, progress=True)
     captured = capfd.readouterr()
     assert "8/8" in captured.err and captured.out == ""
-    b = build_demo("321111", seed=3, progress=False)
+    b = build_demo("321111", seed=3, as_of=pd.Timestamp(as_of).tz_convert("UTC"), progress=False)
     for name in a:
         pd.testing.assert_frame_equal(a[name], b[name], check_exact=True)
-    c = build_demo("321111", seed=4, progress=False)
+    c = build_demo("321111", seed=4, as_of=as_of, progress=False)
     assert len(c["incidents"]) == len(a["incidents"])
     assert not a["incidents"].geometry.geom_equals(c["incidents"].geometry).all()
     assert not a["buildings"]["code"].equals(c["buildings"]["code"])

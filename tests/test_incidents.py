@@ -540,16 +540,20 @@ def demo(demo_path):
     from gridmap.store import open_store
 
     st = open_store(demo_path)
-    return {name: st.read(name) for name in ("incidents", "incident_events", "grids", "buildings")}
+    names = ("incidents", "incident_events", "grids", "buildings", "metadata")
+    return {name: st.read(name) for name in names}
 
 
 @pytest.mark.slow
 def test_metrics_on_the_demo_add_up(demo):
-    from gridmap.demo import DATA_NOW
+    from gridmap.demo import data_as_of
 
+    # The demo's "now": the as-of its incidents end at, as the store records it.
+    now = data_as_of(demo["metadata"])
+    assert now is not None and demo["incidents"]["updated_at"].max() <= now
     incidents = demo["incidents"]
     for level in inc.METRIC_LEVELS:
-        table = unit_metrics(incidents, level, now=DATA_NOW, grids=demo["grids"])
+        table = unit_metrics(incidents, level, now=now, grids=demo["grids"])
         assert table["count"].sum() == len(incidents)
         steps = table[[f"step_{s}" for s in STEPS]].sum(axis=1)
         cats = table.filter(like="category_").sum(axis=1)
@@ -561,7 +565,7 @@ def test_metrics_on_the_demo_add_up(demo):
         assert (table["on_time"] + table["overdue"] >= table["closed"]).all()
         assert (table["median_hours_to_close"] <= table["p90_hours_to_close"]).all()
     # Against plain pandas, by subdistrict.
-    table = unit_metrics(incidents, "subdistrict", now=DATA_NOW)
+    table = unit_metrics(incidents, "subdistrict", now=now)
     closed = incidents[incidents["step"].isin(["closed", "evaluated"])]
     hours = (closed["closed_at"] - closed["reported_at"]).dt.total_seconds() / 3600
     by = hours.groupby(closed["grid_code"].str[:9])
@@ -571,7 +575,7 @@ def test_metrics_on_the_demo_add_up(demo):
     assert np.allclose(
         table["on_time_closure_rate"], 1 - late.groupby(closed["grid_code"].str[:9]).mean()
     )
-    district = unit_metrics(incidents, "district", now=DATA_NOW).iloc[0]
+    district = unit_metrics(incidents, "district", now=now).iloc[0]
     assert 0.8 < district["on_time_closure_rate"] < 0.98
     assert district["whistled"] == incidents["whistled"].sum()
     assert district["open"] == (~incidents["step"].isin(["closed", "evaluated", "voided"])).sum()

@@ -6,7 +6,8 @@ converted to WGS 84) and the subdistrict and community names and codes (NBS
 2023). What is synthetic, generated inside the real boundary under the real
 names: subdistrict, community and grid polygons (they partition the district
 exactly), buildings and residents, the street network, service facilities,
-party organisations and a year (2025) of incidents with their event history.
+party organisations and a year of incidents with their event history, ending
+at the demo's as-of (by default the moment it is built).
 
 How it is made (all in metres, in the district's UTM zone):
 
@@ -22,7 +23,7 @@ How it is made (all in metres, in the district's UTM zone):
    buildings stand along them, inside their grid.
 4. Facilities, party organisations and incidents are placed on top.
 
-The same seed always gives the same tables. This package is core: it returns
+The same seed and the same as-of always give the same tables. This package is core: it returns
 frames and never opens a store; :func:`gridmap.services.demo.write_demo`
 writes the demo into one.
 
@@ -42,24 +43,35 @@ One module per step, in the order :func:`build_demo` runs them:
 - :mod:`~gridmap.demo.party_orgs` -- grid branches, building groups, central
   households;
 - :mod:`~gridmap.demo.incidents` -- a year of incidents and their event
-  history (:data:`DATA_YEAR_START`, :data:`DATA_NOW`);
+  history, ending at the as-of (:func:`data_window`; :data:`REFERENCE_AS_OF`
+  for reproducible builds);
 - :mod:`~gridmap.demo.tables` -- the layers in the schema's columns and dtypes,
-  and their provenance;
+  and their provenance (the as-of in it: :func:`data_as_of`);
 - :mod:`~gridmap.demo.build` -- :func:`build_demo`: every stage, in order.
 """
 
 from __future__ import annotations
 
 from gridmap.demo.build import build_demo
-from gridmap.demo.incidents import DATA_NOW, DATA_YEAR_START, DEFAULT_DEADLINE_HOURS
+from gridmap.demo.incidents import (
+    CATEGORY_WEIGHTS,
+    DATA_SPAN,
+    DEFAULT_DEADLINE_HOURS,
+    REFERENCE_AS_OF,
+    data_window,
+)
 from gridmap.demo.profiles import DISTRICTS, DistrictProfile, resolve_district
+from gridmap.demo.tables import data_as_of
 
 __all__ = [
     "DistrictProfile",
     "DISTRICTS",
     "DEFAULT_DEADLINE_HOURS",
-    "DATA_YEAR_START",
-    "DATA_NOW",
+    "CATEGORY_WEIGHTS",
+    "DATA_SPAN",
+    "REFERENCE_AS_OF",
+    "data_window",
+    "data_as_of",
     "resolve_district",
     "build_demo",
 ]

@@ -4,7 +4,8 @@
 boundary and names), generates the rest and returns the layers as frames; it
 never opens a store (:mod:`gridmap.services.demo` writes them into one).
 Every stage draws from one generator in a fixed order, so the same seed
-always gives the same tables.
+and the same as-of (the instant the year of incidents ends at) always give
+the same tables.
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ from gridmap.crs import STORAGE_CRS, utm_crs
 from gridmap.demo.buildings import Buildings, build_buildings, household_targets
 from gridmap.demo.facilities import facility_table
 from gridmap.demo.incidents import (
-    DATA_NOW,
-    DATA_YEAR_START,
     DEFAULT_DEADLINE_HOURS,
     Places,
     build_incidents,
+    data_window,
     epoch_ms,
 )
 from gridmap.demo.layout import Layout, build_layout
@@ -54,7 +54,11 @@ _DENSIFY_DEG = 0.0005
 
 
 def build_demo(
-    district: str = "431002", *, seed: int = 0, progress: bool = True
+    district: str = "431002",
+    *,
+    seed: int = 0,
+    as_of: object = None,
+    progress: bool = True,
 ) -> dict[str, pd.DataFrame]:
     """Build every layer of the demo store for a district.
 
@@ -63,7 +67,14 @@ def build_demo(
     district
         Adcode or name of a district in :data:`gridmap.demo.DISTRICTS`.
     seed
-        Random seed: the same seed gives identical tables.
+        Random seed: the same seed and ``as_of`` give identical tables.
+    as_of
+        When the data end (the data's "now"), a timezone-aware instant: the
+        incidents are those of the 365 days before it, a few reported in its
+        last hours. ``None``: the moment of the build (floored to the second),
+        so the demo is always current; pass one (e.g.
+        :data:`gridmap.demo.REFERENCE_AS_OF`) to rebuild the same tables. The
+        ``metadata`` layer records it (:func:`gridmap.demo.data_as_of`).
     progress
         Show a progress bar over the :data:`STAGES` on stderr.
 
@@ -80,13 +91,14 @@ def build_demo(
     Raises
     ------
     GridmapError
-        If the district is not a demo district.
+        If the district is not a demo district, or ``as_of`` is not an instant.
     """
     profile = DISTRICTS[resolve_district(district)]
+    window = data_window(as_of)
     rng = np.random.default_rng(seed)
     bar = tqdm(total=len(STAGES), file=sys.stderr, disable=not progress, unit="stage", desc="demo")
     try:
-        return _build(profile, seed, rng, bar)
+        return _build(profile, seed, window, rng, bar)
     finally:
         bar.close()
 
@@ -99,7 +111,11 @@ def _stage(bar: tqdm, i: int) -> None:
 
 
 def _build(
-    profile: DistrictProfile, seed: int, rng: np.random.Generator, bar: tqdm
+    profile: DistrictProfile,
+    seed: int,
+    window: tuple[pd.Timestamp, pd.Timestamp],
+    rng: np.random.Generator,
+    bar: tqdm,
 ) -> dict[str, pd.DataFrame]:
     """The stages of :func:`build_demo`, drawing from ``rng`` in a fixed order.
 
@@ -164,8 +180,8 @@ def _build(
         places,
         profile.incidents,
         DEFAULT_DEADLINE_HOURS,
-        epoch_ms(DATA_YEAR_START),
-        epoch_ms(DATA_NOW),
+        epoch_ms(window[0]),
+        epoch_ms(window[1]),
         rng,
     )
     incidents["geometry"] = shapely.points(incidents["x"].to_numpy(), incidents["y"].to_numpy())
@@ -179,7 +195,7 @@ def _build(
         "roads": layer_frame("roads", roads, metric),
         "incidents": layer_frame("incidents", incidents, metric),
         "incident_events": layer_frame("incident_events", events, None),
-        "metadata": provenance(seed),
+        "metadata": provenance(seed, window[1]),
     }
     bar.update(1)
     return out

@@ -5,6 +5,11 @@ clock allows: its full path (collect, register or void, dispatch, transfers,
 handle, report back, rework loops, close, evaluate) is laid out first with
 random step durations, then cut at the end of the data year, so recent and
 stalled cases are open at every step.
+
+The year ends at the demo's *as-of* (:func:`data_window`): by default the
+moment the demo is built, so a demo built today has cases reported in the last
+hours; a given as-of (:data:`REFERENCE_AS_OF` for the tests) rebuilds the same
+tables.
 """
 
 from __future__ import annotations
@@ -16,15 +21,25 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridmap.errors import InputError, option
 from gridmap.incidents import DEADLINE_HOURS
 from gridmap.schema import CLOSING_LEVELS, INCIDENT_CATEGORIES, INCIDENT_SOURCES, SATISFACTION
 
 __all__ = [
     "DEFAULT_DEADLINE_HOURS",
-    "DATA_YEAR_START",
-    "DATA_NOW",
+    "DATA_SPAN",
+    "REFERENCE_AS_OF",
+    "FRESH_CASES",
     "CATEGORY_WEIGHTS",
+    "SOURCE_SHARES",
+    "SUBCATEGORIES",
+    "DEPARTMENTS",
+    "SUBDISTRICT_OFFICES",
+    "GRID_OFFICE",
+    "COMMUNITY_OFFICE",
+    "LEVEL_SHARES",
     "Places",
+    "data_window",
     "epoch_ms",
     "build_incidents",
 ]
@@ -33,19 +48,84 @@ __all__ = [
 #: :data:`gridmap.incidents.DEADLINE_HOURS` (local rules set the real values).
 DEFAULT_DEADLINE_HOURS: dict[str, float] = DEADLINE_HOURS
 
-#: The demo's incidents are reported in 2025 (UTC) ...
-DATA_YEAR_START = pd.Timestamp("2025-01-01T00:00:00Z")
-#: ... and the data's "now" is the end of 2025-12-30: nothing happens later,
-#: so open cases are those not finished by then.
-DATA_NOW = pd.Timestamp("2025-12-31T00:00:00Z")
+#: How far back the demo's incidents go from its as-of: one year.
+DATA_SPAN = pd.Timedelta(days=365)
+
+#: A fixed as-of for builds that must not depend on the day they run (the
+#: tests' session demo, their figures): 2026-01-01 00:00 Beijing time, so the
+#: data year is calendar 2025 in Beijing. Used only where a caller passes it;
+#: without one the demo ends at the moment it is built.
+REFERENCE_AS_OF = pd.Timestamp("2025-12-31T16:00:00Z")
+
+#: The earliest as-of taken: the tables keep times as milliseconds since 1970
+#: with negative values for "none", and no demo needs a year before 2000.
+_EARLIEST_AS_OF = pd.Timestamp("2000-01-01T00:00:00Z")
+
+#: Cases reported in the last hours before the as-of, on top of the year's
+#: rhythm: a demo built at night (when few cases come in) still shows a wall
+#: cases "new today", open at their first steps. One falls in each band of
+#: minutes before the as-of: the newest at most five minutes old.
+_FRESH_MINUTES = (5, 15, 30, 60, 120, 180)
+FRESH_CASES = len(_FRESH_MINUTES)
+#: The bands shrink to fit after Beijing midnight (a case reported "today")
+#: when that was at least this many minutes before the as-of.
+_FRESH_MIN_MINUTES = 10
 
 _HOUR = 3_600_000  # ms
 _DAY = 24 * _HOUR
+#: Beijing time (UTC+8, no daylight saving), in ms: the demo's days are Beijing's.
+_BEIJING = 8 * _HOUR
 
 
 def epoch_ms(ts: pd.Timestamp) -> int:
     """Milliseconds since the epoch: the clock the incident tables are built on."""
     return int(ts.value // 1_000_000)
+
+
+def data_window(as_of: object = None) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The demo's incident year: ``(start, end)``, UTC, ``end`` the data's "now".
+
+    Parameters
+    ----------
+    as_of
+        The instant the data end at (a timezone-aware datetime, a
+        :class:`pandas.Timestamp` or an ISO 8601 text with its offset);
+        ``None``: the current time. Floored to the second, so a build and
+        the as-of it reports agree exactly.
+
+    Returns
+    -------
+    start, end
+        ``end`` is ``as_of``; ``start`` is :data:`DATA_SPAN` (365 days) before.
+
+    Raises
+    ------
+    gridmap.errors.InputError
+        If ``as_of`` is not an instant with a time zone, or is before 2000.
+    """
+    if as_of is None:
+        end = pd.Timestamp.now(tz="UTC")
+    else:
+        try:
+            end = pd.Timestamp(as_of)
+        except (TypeError, ValueError):
+            raise InputError(
+                f"{option('as_of', as_of)} is not an instant",
+                hint="give an ISO 8601 time, e.g. 2026-06-01T08:00+08:00",
+            ) from None
+        if end is pd.NaT or end.tzinfo is None:
+            raise InputError(
+                f"{option('as_of', as_of)} has no time zone",
+                hint="give it with its offset, e.g. 2026-06-01T08:00+08:00",
+            )
+        end = end.tz_convert("UTC")
+    end = end.floor("s")
+    if end < _EARLIEST_AS_OF:
+        raise InputError(
+            f"{option('as_of', end.isoformat())} is before 2000",
+            hint="the demo's data end at a time from 2000 on",
+        )
+    return end - DATA_SPAN, end
 
 
 #: Share of incidents per category: city appearance, street order and
@@ -64,7 +144,7 @@ CATEGORY_WEIGHTS: dict[str, float] = {
 }
 
 #: P(source | category), sources in schema order: patrol, resident, hotline, camera, higher level.
-_SOURCE_P: dict[str, tuple[float, ...]] = {
+SOURCE_SHARES: dict[str, tuple[float, ...]] = {
     "city_appearance": (0.50, 0.10, 0.10, 0.27, 0.03),
     "advertising": (0.60, 0.05, 0.05, 0.27, 0.03),
     "construction": (0.45, 0.15, 0.25, 0.10, 0.05),
@@ -77,7 +157,8 @@ _SOURCE_P: dict[str, tuple[float, ...]] = {
     "other": (0.35, 0.20, 0.30, 0.10, 0.05),
 }
 
-_SUBCATEGORIES: dict[str, tuple[str, ...]] = {
+#: What was seen, per category (the cases' subcategory).
+SUBCATEGORIES: dict[str, tuple[str, ...]] = {
     "city_appearance": ("暴露垃圾", "积存垃圾渣土", "道路不洁", "乱涂乱画", "绿地脏乱", "水域不洁"),
     "advertising": ("非法小广告", "违规户外广告", "占道广告牌", "横幅破损"),
     "construction": ("施工扰民", "无证施工", "施工废弃料", "施工占道", "工地扬尘"),
@@ -105,7 +186,7 @@ _SUBCATEGORIES: dict[str, tuple[str, ...]] = {
 }
 
 #: Functional departments a category goes to when a department handles it.
-_DEPARTMENTS: dict[str, tuple[str, ...]] = {
+DEPARTMENTS: dict[str, tuple[str, ...]] = {
     "city_appearance": ("城管局", "环卫所"),
     "advertising": ("城管局",),
     "construction": ("住建局", "城管局", "自然资源局"),
@@ -118,7 +199,13 @@ _DEPARTMENTS: dict[str, tuple[str, ...]] = {
     "other": ("政务服务中心",),
 }
 
-_SUB_OFFICE: dict[str, str] = {
+#: Who handles a case settled in the grid, and in the community.
+GRID_OFFICE = "网格工作站"
+COMMUNITY_OFFICE = "社区居委会"
+
+#: The subdistrict's office a case of each category goes to when the
+#: subdistrict settles it.
+SUBDISTRICT_OFFICES: dict[str, str] = {
     "city_appearance": "街道综合执法队",
     "advertising": "街道综合执法队",
     "construction": "街道综合执法队",
@@ -133,7 +220,7 @@ _SUB_OFFICE: dict[str, str] = {
 
 #: P(closing level | category), levels in schema order: grid, community,
 #: subdistrict, district, department. Most cases stay in the grid (小事不出网格).
-_LEVEL_P: dict[str, tuple[float, ...]] = {
+LEVEL_SHARES: dict[str, tuple[float, ...]] = {
     "city_appearance": (0.80, 0.09, 0.07, 0.02, 0.02),
     "advertising": (0.82, 0.08, 0.07, 0.01, 0.02),
     "construction": (0.45, 0.15, 0.22, 0.08, 0.10),
@@ -319,7 +406,9 @@ def build_incidents(
     deadline_hours
         Hours from dispatch to the deadline, per category.
     start_ms, end_ms
-        The data year; nothing happens after ``end_ms`` (the data's "now").
+        The data year (:func:`data_window`, in ms); nothing happens after
+        ``end_ms`` (the data's "now", the as-of), and a few cases are reported
+        in the hours just before it (:data:`FRESH_CASES`).
     rng
         The random generator.
 
@@ -331,13 +420,13 @@ def build_incidents(
     cats = np.array(INCIDENT_CATEGORIES, dtype=object)
     cat_w = np.array([CATEGORY_WEIGHTS[c] for c in INCIDENT_CATEGORIES])
     cat = rng.choice(len(cats), n, p=cat_w / cat_w.sum())
-    src_p = np.array([_SOURCE_P[c] for c in INCIDENT_CATEGORIES])
+    src_p = np.array([SOURCE_SHARES[c] for c in INCIDENT_CATEGORIES])
     source = _pick(src_p, cat, rng)
-    n_sub = np.array([len(_SUBCATEGORIES[c]) for c in INCIDENT_CATEGORIES])
+    n_sub = np.array([len(SUBCATEGORIES[c]) for c in INCIDENT_CATEGORIES])
     sub_i = np.floor(rng.random(n) * n_sub[cat]).astype(int)
     sub_table = np.array(
         [
-            [_SUBCATEGORIES[c][i % len(_SUBCATEGORIES[c])] for i in range(n_sub.max())]
+            [SUBCATEGORIES[c][i % len(SUBCATEGORIES[c])] for i in range(n_sub.max())]
             for c in INCIDENT_CATEGORIES
         ],
         dtype=object,
@@ -348,17 +437,32 @@ def build_incidents(
     pts = shapely.points(x, y)
     building = _nearest_building(places, grid, pts)
 
-    # When: more in summer, mostly in the day (Beijing time, UTC+8).
+    # When: more in summer, mostly in the day (Beijing time, UTC+8). Days are
+    # Beijing's calendar days from the one the window starts in, so the daily
+    # and yearly rhythms hold whatever moment the window ends at (the as-of).
     days = (end_ms - start_ms) // _DAY
-    dw = 1.0 + 0.25 * np.sin(2 * np.pi * (np.arange(days) - 100) / 365.0)
+    base = (start_ms + _BEIJING) // _DAY * _DAY - _BEIJING  # Beijing midnight before start
+    dates = (np.datetime64(int(base + _BEIJING), "ms").astype("datetime64[D]")) + np.arange(days)
+    day_of_year = (dates - dates.astype("datetime64[Y]").astype("datetime64[D]")).astype(np.int64)
+    dw = 1.0 + 0.25 * np.sin(2 * np.pi * (day_of_year - 100) / 365.0)
     day = rng.choice(days, n, p=dw / dw.sum())
     hw = np.array(
         [1, 1, 1, 1, 1, 2, 4, 8, 12, 12, 11, 10, 9, 10, 11, 11, 10, 9, 8, 6, 5, 3, 2, 1], float
     )
     hour = rng.choice(24, n, p=hw / hw.sum())
     local = hour * _HOUR + rng.integers(0, _HOUR, n)
-    t0 = start_ms + day * _DAY + local - 8 * _HOUR
-    t0 = np.where(t0 < start_ms, t0 + _DAY, t0)
+    t0 = base + day * _DAY + local
+    # The hours of the first day before the window's start wrap round to the
+    # same hours of the day the window ends in: every hour of the window is
+    # drawn from once, up to the as-of itself.
+    t0 = np.where(t0 < start_ms, t0 + days * _DAY, t0)
+    # And a few cases in the last hours, whatever the hour (see FRESH_CASES).
+    fresh = min(FRESH_CASES, n)
+    today = (end_ms + _BEIJING) // _DAY * _DAY - _BEIJING
+    span = min(_FRESH_MINUTES[-1] * 60_000, max(end_ms - today, _FRESH_MIN_MINUTES * 60_000))
+    edges = np.array((0, *_FRESH_MINUTES), float) / _FRESH_MINUTES[-1] * span
+    age = edges[:-1] + rng.random(len(edges) - 1) * np.diff(edges)
+    t0[n - fresh :] = end_ms - np.floor(age[:fresh]).astype(np.int64)
 
     # The path each case would take if nothing stopped it.
     voided = rng.random(n) < 0.04
@@ -438,24 +542,21 @@ def build_incidents(
     deadline = np.where(dispatched, dispatched_at + (dl * _HOUR).astype(np.int64), -1)
 
     # Who handles it: the closing level, then a unit or department of that level.
-    level = _pick(np.array([_LEVEL_P[c] for c in INCIDENT_CATEGORIES]), cat, rng)
+    level = _pick(np.array([LEVEL_SHARES[c] for c in INCIDENT_CATEGORIES]), cat, rng)
     moved = transfers > 0
     level[moved] = rng.choice([2, 3, 4], int(moved.sum()), p=[0.3, 0.3, 0.4])
     dep_choice = np.floor(rng.random(n) * 6).astype(int)
     dept_table = np.array(
-        [
-            [_DEPARTMENTS[c][i % len(_DEPARTMENTS[c])] for i in range(6)]
-            for c in INCIDENT_CATEGORIES
-        ],
+        [[DEPARTMENTS[c][i % len(DEPARTMENTS[c])] for i in range(6)] for c in INCIDENT_CATEGORIES],
         dtype=object,
     )
     functional = dept_table[cat, dep_choice]
-    sub_office = np.array([_SUB_OFFICE[c] for c in INCIDENT_CATEGORIES], dtype=object)[cat]
+    sub_office = np.array([SUBDISTRICT_OFFICES[c] for c in INCIDENT_CATEGORIES], dtype=object)[cat]
     dept = np.select(
         [level == 0, level == 1, level == 2],
         [
-            np.full(n, "网格工作站", dtype=object),
-            np.full(n, "社区居委会", dtype=object),
+            np.full(n, GRID_OFFICE, dtype=object),
+            np.full(n, COMMUNITY_OFFICE, dtype=object),
             sub_office,
         ],
         functional,
@@ -511,8 +612,9 @@ def build_incidents(
     m = (ev == third[ei]) & whistle_auto[ei]
     note[m] = "核查未通过，第三次发回重办，自动吹哨：" + whistle_dept[ei[m]] + "报到"
 
-    year = int(np.datetime64(int(start_ms), "ms").astype("datetime64[Y]").astype(int)) + 1970
-    ids = np.array([f"E{year}{i + 1:06d}" for i in range(n)], dtype=object)
+    # Ids: E, the (Beijing) year the data start in, a serial.
+    year = int(np.datetime64(int(start_ms + _BEIJING), "ms").astype("datetime64[Y]").astype(int))
+    ids = np.array([f"E{year + 1970}{i + 1:06d}" for i in range(n)], dtype=object)
     source_ids = np.array(INCIDENT_SOURCES, dtype=object)[source]
     reporter_name, reporter_phone = _reporters(source_ids)
     description = places.grid_name[grid] + "：" + subcat

@@ -62,7 +62,7 @@ def unit_metrics(
         ``None`` for an open end).
     now
         The moment open cases are judged overdue at (default: the current time;
-        for the demo, :data:`gridmap.demo.DATA_NOW`). Steps are the cases'
+        for the demo, its as-of: :func:`gridmap.demo.data_as_of`). Steps are the cases'
         current steps, whatever ``end`` is.
     deadline_hours
         Hours per category overriding :data:`DEADLINE_HOURS`, used only for a

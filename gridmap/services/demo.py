@@ -15,9 +15,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from tqdm import tqdm
 
-from gridmap.demo import build_demo, resolve_district
+from gridmap.demo import build_demo, data_as_of, resolve_district
 from gridmap.errors import InputError, option
 from gridmap.io.atomic import atomic_path
 from gridmap.services.accounts import demo_accounts, local_actor
@@ -36,6 +37,9 @@ class DemoReport:
         The district's adcode and name.
     seed
         The random seed the demo was built with.
+    as_of
+        When its incidents end (UTC): the data's "now", recorded in the
+        store's ``metadata`` (:func:`gridmap.demo.data_as_of`).
     counts
         Rows written per layer (the ``metadata`` table aside), in the store's order.
     residents
@@ -50,6 +54,7 @@ class DemoReport:
     code: str
     name: str
     seed: int
+    as_of: pd.Timestamp
     counts: dict[str, int]
     residents: int
     seconds: float
@@ -116,7 +121,12 @@ def holds_district(out: str) -> bool:
 
 
 def write_demo(
-    out: str | Path, district: str = "431002", *, seed: int = 0, progress: bool = True
+    out: str | Path,
+    district: str = "431002",
+    *,
+    seed: int = 0,
+    as_of: object = None,
+    progress: bool = True,
 ) -> DemoReport:
     """Build the demo district and write it as the whole content of the store at ``out``.
 
@@ -130,7 +140,10 @@ def write_demo(
     district
         Adcode or name of a demo district (:data:`gridmap.demo.DISTRICTS`).
     seed
-        Random seed: the same seed gives the same data.
+        Random seed: the same seed and ``as_of`` give the same data.
+    as_of
+        When the incidents end, a timezone-aware instant; ``None``: now
+        (:func:`gridmap.demo.build_demo`).
     progress
         Show progress bars on stderr: one over the build's stages, one over
         the rows written.
@@ -143,13 +156,14 @@ def write_demo(
     Raises
     ------
     gridmap.errors.GridmapError
-        If the district is not a demo district.
+        If the district is not a demo district, or ``as_of`` not an instant.
     gridmap.errors.StoreError
         If the store cannot be written.
     """
     code = resolve_district(district)
     t0 = time.perf_counter()
-    layers = build_demo(code, seed=seed, progress=progress)
+    layers = build_demo(code, seed=seed, as_of=as_of, progress=progress)
+    built_as_of = data_as_of(layers["metadata"])
     metadata = layers.pop("metadata").to_dict("records")
     total = sum(len(frame) for frame in layers.values())
     with tqdm(
@@ -168,7 +182,9 @@ def write_demo(
         # The demo is written by the local admin (the OS user), and gets one
         # account per role and a wall token (gridmap.services.accounts.demo_accounts).
         actor = local_actor()
-        entry = actor.entry("import", "demo", district=code, seed=seed)
+        entry = actor.entry(
+            "import", "demo", district=code, seed=seed, as_of=built_as_of.isoformat()
+        )
         if is_database_url(out):
             with open_store(out) as store:
                 store.replace_all(layers, metadata=metadata, progress=advance, audit=entry)
@@ -183,6 +199,7 @@ def write_demo(
         code=code,
         name=str(layers["districts"]["name"].iloc[0]),
         seed=seed,
+        as_of=built_as_of,
         counts={name: len(frame) for name, frame in layers.items()},
         residents=int(layers["buildings"]["population"].sum()),
         seconds=time.perf_counter() - t0,
