@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     login_rate_limit: str = "20 per 15 minutes"
     #: Seconds between a wall display's requests for what changed (each cheap:
     #: the server checks the store once a second for all walls).
-    wall_poll_seconds: float = Field(2.0, gt=0, le=60)
+    wall_poll_seconds: float = Field(1.0, gt=0, le=60)
     #: The instant a wall's clock starts at, then runs on from (ISO 8601): to
     #: rehearse a midnight or an overdue case; unset, the real time.
     wall_clock: datetime | None = None
