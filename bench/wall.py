@@ -524,7 +524,12 @@ class Screen:
         self.page.evaluate(RECORDER)
 
     def poll(self) -> dict[str, Any]:
-        out = self.page.evaluate(DRAIN)
+        from playwright.sync_api import Error
+
+        try:
+            out = self.page.evaluate(DRAIN)
+        except Error:  # the page is navigating (a reload): its context is gone
+            out = None
         if out is None:
             # The page reloaded (its nightly reload, or a crash): the recorder is gone.
             self.log.reloads += 1
@@ -920,7 +925,7 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                             rss_peak, _progress(now - t0, samples, screen, cdp, proc.pid)
                         )
                         next_line += 60
-                    if now >= next_point and now < end_at:
+                    if now >= next_point:
                         points.append(_checkpoint(page, cdp, proc.pid, now - t0))
                         rss_peak = max(rss_peak, points[-1].server_rss_mb)
                         next_point += CHECKPOINT_S

@@ -206,6 +206,12 @@ def test_alerts_and_their_acknowledgement(cases):
     assert [a["id"] for a in acked["alerts"]["items"]] == ["emergency_overdue:E0003"]
 
 
+def test_the_alerts_alone_are_the_same_alerts(cases):
+    full = cockpit(cases, DISTRICT, CHILDREN, now=NOW)
+    alone = cockpit(cases, DISTRICT, CHILDREN, now=NOW, only=("alerts",))
+    assert alone == {"alerts": full["alerts"]}
+
+
 def test_the_feed_is_the_latest_changes(cases):
     cases.loc[cases["id"] == "E0004", "updated_at"] = pd.Timestamp("2026-12-07T01:30:00Z")
     # a change stamped after "now" (a clock ahead) is not listed first

@@ -261,7 +261,7 @@ def _data() -> flask.Response:
         for unit in {code, alerts_of}:
             area.check(unit)
         snap = wall.snapshot(code)
-        home = wall.snapshot(alerts_of) if alerts_of != code else snap
+        home = wall.snapshot(alerts_of, alerts_only=True) if alerts_of != code else snap
     except StoreError as error:
         since = wall.checked_at.isoformat() if wall.checked_at else None
         return _json({"error": error.what, "store": "lost", "since": since}, 503)
@@ -309,7 +309,7 @@ def _alerts_page(prefix: str) -> flask.Response:
         if message is None:
             return flask.redirect(f"{prefix}{_ALERTS_PATH}?lang={lang}&done={alert_id}")
     try:
-        alerts = feed().snapshot(home).panels["alerts"]["data"]["items"]
+        alerts = feed().snapshot(home, alerts_only=True).panels["alerts"]["data"]["items"]
     except StoreError:
         return _message_page(lang, t("wall.store_lost", lang, time=_hhmm()), status=503)
     done = flask.request.args.get("done")

@@ -109,6 +109,7 @@ def cockpit(
     tz: str = WALL_TZ,
     feed_size: int = 12,
     deadline_hours: Mapping[str, float] | None = None,
+    only: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """Every panel of the wall of unit ``code`` at ``now``.
 
@@ -134,6 +135,9 @@ def cockpit(
         How many latest changes the feed lists.
     deadline_hours
         As for :func:`gridmap.incidents.unit_metrics`.
+    only
+        ``("alerts",)`` (or with ``"clock"``): those panels only, without the
+        month's figures, the rankings and the map (a touring wall's home).
 
     Returns
     -------
@@ -195,16 +199,26 @@ def cockpit(
         overdue = is_open & (deadline < now_ms)
         month_closed = is_closed & (closed_at >= _ms(starts["month"]))
 
-    # The month's rates, and the open cases' figures, through unit_metrics: one
-    # definition of on-time, 小事不出网格 and satisfaction for every screen.
-    closed_frame = frame[month_closed]
-    month = unit_metrics(closed_frame, level, now=now, deadline_hours=deadline_hours)
-    row = month.loc[code] if code in month.index else None
     categories = _text(frame, "category")
     department = _text(frame, "department")
     whistle_dept = _text(frame, "whistle_department")
     whistled = _flags(frame, "whistled")
     waiting = is_open & whistled & ~(np.isin(steps, _HANDLED) & (department == whistle_dept))
+    if only is not None and set(only) <= {"alerts", "clock"}:
+        # A touring wall asks its home's alerts on every stop: without the rest.
+        cheap = {
+            "clock": lambda: _clock(starts, tz),
+            "alerts": lambda: _alerts(
+                frame, overdue, categories, deadline, waiting, names, done, now_ms
+            ),
+        }
+        return {name: cheap[name]() for name in only}
+
+    # The month's rates, and the open cases' figures, through unit_metrics: one
+    # definition of on-time, 小事不出网格 and satisfaction for every screen.
+    closed_frame = frame[month_closed]
+    month = unit_metrics(closed_frame, level, now=now, deadline_hours=deadline_hours)
+    row = month.loc[code] if code in month.index else None
     kpis = {
         "today_new": int(((reported >= _ms(starts["today"])) & (reported <= now_ms)).sum()),
         "open": int(is_open.sum()),

@@ -43,6 +43,9 @@ CHECK_SECONDS = 1.0
 RECOMPUTE_SECONDS = 15.0
 #: Seconds a unit stays on the feed's list after the last wall asked for it.
 KEEP_SECONDS = 120.0
+#: Seconds since a wall last asked for a unit within which the thread keeps it current
+#: (walls ask every second or two; a unit the tour left waits until it is asked again).
+ACTIVE_SECONDS = 10.0
 #: Units whose panels are kept (least recently asked dropped first).
 MAX_UNITS = 64
 
@@ -60,10 +63,12 @@ def wall_panels(
     now: datetime,
     acknowledged: set[str] | frozenset[str] = frozenset(),
     tz: str = WALL_TZ,
+    alerts_only: bool = False,
 ) -> dict[str, Any]:
     """Every panel of ``code``'s wall at ``now`` (see :func:`gridmap.incidents.cockpit.cockpit`),
     plus ``unit``: its name, level, path, the units under it (the tour's stops) and whether
     the store is synthetic. Markers are shifted to the basemap's datum like the geometry.
+    ``alerts_only``: the ``alerts`` panel alone (a touring wall's home).
 
     Raises
     ------
@@ -85,7 +90,10 @@ def wall_panels(
         grid_names=names,
         acknowledged=acknowledged,
         tz=tz,
+        only=("alerts",) if alerts_only else None,
     )
+    if alerts_only:
+        return panels
     markers = panels["map"]["markers"]
     if src.offset is not None and markers:
         import shapely
@@ -169,8 +177,9 @@ class WallFeed:
 
     # -- what a request calls --------------------------------------------------------
 
-    def snapshot(self, code: str) -> Snapshot:
-        """The current panels of ``code`` (computed now if no wall asked for it lately).
+    def snapshot(self, code: str, *, alerts_only: bool = False) -> Snapshot:
+        """The current panels of ``code`` (computed now if no wall asked for it lately);
+        ``alerts_only``: its alerts alone (what a touring wall asks of its home).
 
         Raises
         ------
@@ -184,17 +193,18 @@ class WallFeed:
             raise StoreError(
                 f"the store does not answer: {self.failure}", "it is asked again every second"
             )
+        key = ("alerts:" if alerts_only else "") + code
         with self._lock:
-            unit = self._units.get(code)
+            unit = self._units.get(key)
             if unit is None:
-                unit = self._units[code] = _Unit(asked=time.monotonic())
+                unit = self._units[key] = _Unit(asked=time.monotonic())
                 while len(self._units) > MAX_UNITS:
                     self._units.popitem(last=False)
             else:
                 unit.asked = time.monotonic()
-                self._units.move_to_end(code)
+                self._units.move_to_end(key)
         if unit.snapshot is None or unit.snapshot.version != self.version:
-            self._compute(code, unit)
+            self._compute(key, unit)
         if unit.error is not None:
             raise unit.error
         assert unit.snapshot is not None
@@ -248,15 +258,20 @@ class WallFeed:
     def _refresh(self, changed: bool) -> None:
         now = time.monotonic()
         with self._lock:
-            for code in [c for c, u in self._units.items() if now - u.asked > KEEP_SECONDS]:
-                del self._units[code]
-            units = list(self._units.items())
-        for code, unit in units:
+            for key in [k for k, u in self._units.items() if now - u.asked > KEEP_SECONDS]:
+                del self._units[key]
+            # Those on screen now (asked in the last few seconds), the latest asked
+            # first; one a wall left is computed again when it is asked again.
+            units = [(k, u) for k, u in self._units.items() if now - u.asked <= ACTIVE_SECONDS]
+        units.sort(key=lambda pair: -pair[1].asked)
+        for key, unit in units:
             stale = unit.snapshot is None or now - unit.snapshot.computed > RECOMPUTE_SECONDS
             if changed or stale:
-                self._compute(code, unit)
+                self._compute(key, unit)
 
-    def _compute(self, code: str, unit: _Unit) -> None:
+    def _compute(self, key: str, unit: _Unit) -> None:
+        alerts_only = key.startswith("alerts:")
+        code = key.removeprefix("alerts:")
         with unit.lock:
             snap = unit.snapshot
             fresh = snap is not None and time.monotonic() - snap.computed < 0.5
@@ -270,7 +285,9 @@ class WallFeed:
                         f"a wall shows a district, a subdistrict or a community, not {code}",
                         "open /wall without ?unit= or with the code of a community or above",
                     )
-                panels = wall_panels(src, code, now=at, acknowledged=self._acks, tz=self.tz)
+                panels = wall_panels(
+                    src, code, now=at, acknowledged=self._acks, tz=self.tz, alerts_only=alerts_only
+                )
             except GridmapError as error:
                 unit.error = error
                 return
