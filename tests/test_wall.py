@@ -301,6 +301,7 @@ def _data(client, unit="431002", have=None):
     return response.status_code, response.get_json()
 
 
+@pytest.mark.slow
 def test_a_token_opens_the_wall_read_only(app, token):
     client = _wall(app, token, tour="1")
     page = client.get("/wall")
@@ -317,6 +318,7 @@ def test_a_token_opens_the_wall_read_only(app, token):
     assert client.post("/_gridmap/field/report", data={}).status_code in (401, 403)
 
 
+@pytest.mark.slow
 def test_the_data_route_sends_only_what_changed(app, token):
     client = _wall(app, token)
     status, body = _data(client)
@@ -335,6 +337,7 @@ def test_the_data_route_sends_only_what_changed(app, token):
     assert _data(client, unit="not-a-code")[0] in (403, 404)
 
 
+@pytest.mark.slow
 def test_a_write_reaches_the_wall_within_seconds(app, token, store):
     from gridmap import incidents as inc
     from gridmap.services.accounts import local_actor
@@ -370,6 +373,7 @@ def test_a_write_reaches_the_wall_within_seconds(app, token, store):
     assert "clock" not in body["panels"]  # unchanged panels are not sent again
 
 
+@pytest.mark.slow
 def test_twenty_walls_cost_one_version_query_a_second(app, token, monkeypatch):
     from gridmap.services.source import get_source
 
@@ -393,6 +397,7 @@ def test_twenty_walls_cost_one_version_query_a_second(app, token, monkeypatch):
     assert 1 <= len(calls) <= 5, len(calls)
 
 
+@pytest.mark.slow
 def test_acknowledging_an_alert(app, token, store):
     client = _wall(app, token)
     _, body = _data(client)
@@ -422,6 +427,7 @@ def test_acknowledging_an_alert(app, token, store):
     assert desk.post("/wall/alerts", data={"alert": "emergency_overdue:nope"}).status_code == 400
 
 
+@pytest.mark.slow
 def test_a_lost_store_is_a_503_and_heals(app, token, monkeypatch):
     from gridmap.errors import StoreError
     from gridmap.services.source import get_source

@@ -32,7 +32,9 @@
     geometryOf: null,  // the unit whose geometry is drawn
     loaded: Date.now(),
     reloadAt: 0,
-    timer: null
+    timer: null,
+    inFlight: false,
+    again: false
   };
 
   // -- time ----------------------------------------------------------------------------
@@ -432,6 +434,10 @@
 
   function ask() {
     clearTimeout(state.timer);
+    // One request at a time: asked again meanwhile (the tour moved on), it goes out
+    // as soon as the one under way is answered (two loops would never merge again).
+    if (state.inFlight) { state.again = true; return; }
+    state.inFlight = true;
     var params = new URLSearchParams({ unit: state.unit, alerts: state.home });
     var have = Object.keys(state.have).map(function (k) { return state.have[k]; });
     if (have.length) { params.set("have", have.join(",")); }
@@ -461,7 +467,10 @@
       .catch(function () { lostConnection(); })
       .then(function () {
         clearTimeout(timeout);
-        state.timer = setTimeout(ask, cfg.poll * 1000);
+        state.inFlight = false;
+        clearTimeout(state.timer);
+        state.timer = setTimeout(ask, state.again ? 0 : cfg.poll * 1000);
+        state.again = false;
       });
   }
 

@@ -38,11 +38,11 @@ import logging
 import math
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from gridmap.app.static import StaticFiles
+from gridmap.app.plain import StaticFiles, json_response, page_lang
 from gridmap.errors import AccessError, ConflictError, GridmapError, InputError, StoreError
-from gridmap.i18n import LANGS, label, t
+from gridmap.i18n import label, t
 from gridmap.schema import CLOSING_LEVELS, INCIDENT_CATEGORIES, SATISFACTION
 
 if TYPE_CHECKING:
@@ -182,7 +182,7 @@ def install(app: dash.Dash) -> None:
                 categories=[c for c in args.getlist("category") if c],
                 queue=args.get("queue") == "1",
             )
-            return _json({"cases": cases, "now": _now().isoformat()})
+            return json_response({"cases": cases, "now": _now().isoformat()})
 
         return _answer(run)
 
@@ -191,7 +191,7 @@ def install(app: dash.Dash) -> None:
         def run() -> flask.Response:
             from gridmap.services import field
 
-            return _json(field.case_detail(source(), _actor(), incident_id, now=_now()))
+            return json_response(field.case_detail(source(), _actor(), incident_id, now=_now()))
 
         return _answer(run)
 
@@ -213,7 +213,7 @@ def install(app: dash.Dash) -> None:
                 photos=_files(),
             )
             answer = field.report(source(), _actor(), req, now=_now())
-            return _json(answer, 200 if answer["duplicate"] else 201)
+            return json_response(answer, 200 if answer["duplicate"] else 201)
 
         return _answer(run)
 
@@ -240,7 +240,7 @@ def install(app: dash.Dash) -> None:
                 hours=_number(form, "hours") if form.get("hours") else None,
                 photos=_files(),
             )
-            return _json(field.make_move(source(), _actor(), req, now=_now()))
+            return json_response(field.make_move(source(), _actor(), req, now=_now()))
 
         return _answer(run)
 
@@ -258,13 +258,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _lang() -> str:
-    import flask
-
-    lang = flask.request.values.get("lang")
-    return lang if lang in LANGS else flask.current_app.config.get("GRIDMAP_LANG", "zh")
-
-
 def _actor():
     import flask
 
@@ -272,18 +265,6 @@ def _actor():
     from gridmap.services.accounts import Actor
 
     return Actor(current_account(), flask.request.remote_addr or "")
-
-
-def _json(body: Any, status: int = 200) -> flask.Response:
-    import flask
-
-    response = flask.Response(
-        json.dumps(body, ensure_ascii=False, default=str),
-        status=status,
-        mimetype="application/json",
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def _answer(run) -> flask.Response:
@@ -294,11 +275,11 @@ def _answer(run) -> flask.Response:
     """
     from gridmap.services.field import CaseChangedError, CaseNotFoundError, FieldRefusedError
 
-    lang = _lang()
+    lang = page_lang()
     try:
         return run()
     except CaseChangedError as error:
-        return _json(
+        return json_response(
             {
                 "error": error.what,
                 "message": t("field.reason.changed", lang, id=error.current["id"]),
@@ -309,22 +290,22 @@ def _answer(run) -> flask.Response:
             409,
         )
     except ConflictError as error:
-        return _json({"error": error.what, "hint": error.hint}, 409)
+        return json_response({"error": error.what, "hint": error.hint}, 409)
     except FieldRefusedError as error:
         message = t(f"field.reason.{error.reason}", lang, **error.values)
-        return _json({"error": error.what, "message": message, "hint": error.hint}, 403)
+        return json_response({"error": error.what, "message": message, "hint": error.hint}, 403)
     except AccessError as error:
-        return _json({"error": error.what, "hint": error.hint}, 403)
+        return json_response({"error": error.what, "hint": error.hint}, 403)
     except StoreError as error:
         # Busy, or the database is away: the outbox tries again, nothing is lost.
         log.warning("field: the store failed: %s", error.what)
-        return _json({"error": error.what, "hint": error.hint, "retry": True}, 503)
+        return json_response({"error": error.what, "hint": error.hint, "retry": True}, 503)
     except CaseNotFoundError as error:
-        return _json({"error": error.what, "field": error.field}, 404)
+        return json_response({"error": error.what, "field": error.field}, 404)
     except InputError as error:
-        return _json({"error": error.what, "hint": error.hint, "field": error.field}, 400)
+        return json_response({"error": error.what, "hint": error.hint, "field": error.field}, 400)
     except GridmapError as error:
-        return _json({"error": error.what, "hint": error.hint}, 400)
+        return json_response({"error": error.what, "hint": error.hint}, 400)
 
 
 def _form():
@@ -396,7 +377,7 @@ def _page(src: Source, prefix: str) -> flask.Response:
     from gridmap.app.auth import _dash_version, _render
     from gridmap.services import field
 
-    lang = _lang()
+    lang = page_lang()
     actor = _actor()
     field.require_field(actor)
     home = area.home(src)

@@ -35,9 +35,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gridmap.app.static import StaticFiles
+from gridmap.app.plain import StaticFiles, json_response, page_lang
 from gridmap.errors import AccessError, CodeError, GridmapError, StoreError
-from gridmap.i18n import LANGS, label, t
+from gridmap.i18n import label, t
 from gridmap.schema import INCIDENT_CATEGORIES, INCIDENT_STEPS
 
 if TYPE_CHECKING:
@@ -172,13 +172,14 @@ def page() -> flask.Response:
     """The wall page for the signed-in session (a person's or a wall token's)."""
     import flask
 
+    from gridmap.app import _UNITS_PATH as UNITS_PATH
     from gridmap.app import area, basemap_url
     from gridmap.app.auth import _dash_version, _message_page, _render, current_account
     from gridmap.codes import level_of
     from gridmap.incidents.cockpit import WALL_LEVELS
     from gridmap.services.source import UnitNotFoundError, get_source
 
-    lang = _lang()
+    lang = page_lang()
     config = flask.current_app.config
     basemap = config["GRIDMAP_BASEMAP"]
     prefix = config.get("GRIDMAP_PATH_PREFIX", "/")
@@ -207,7 +208,7 @@ def page() -> flask.Response:
         "lang": lang,
         "prefix": prefix,
         "api": prefix + _API + "data.json",
-        "units": prefix + "_gridmap/units/",
+        "units": prefix + UNITS_PATH,
         "unit": unit,
         "tour": args.get("tour") == "1",
         "dwell": _seconds(args.get("dwell"), DWELL, DWELL_RANGE),
@@ -264,13 +265,13 @@ def _data() -> flask.Response:
         home = wall.snapshot(alerts_of, alerts_only=True) if alerts_of != code else snap
     except StoreError as error:
         since = wall.checked_at.isoformat() if wall.checked_at else None
-        return _json({"error": error.what, "store": "lost", "since": since}, 503)
+        return json_response({"error": error.what, "store": "lost", "since": since}, 503)
     except AccessError as error:
-        return _json({"error": error.what}, 403)
+        return json_response({"error": error.what}, 403)
     except (UnitNotFoundError, CodeError) as error:
-        return _json({"error": error.what, "hint": error.hint}, 404)
+        return json_response({"error": error.what, "hint": error.hint}, 404)
     except GridmapError as error:
-        return _json({"error": error.what, "hint": error.hint}, 400)
+        return json_response({"error": error.what, "hint": error.hint}, 400)
     panels = dict(snap.panels)
     panels["alerts"] = home.panels["alerts"]
     changed = {k: v for k, v in panels.items() if v["digest"] not in have}
@@ -281,7 +282,7 @@ def _data() -> flask.Response:
         "computed": snap.at.isoformat(),
         "panels": changed,
     }
-    return _json(body)
+    return json_response(body)
 
 
 # -- the alerts' desk page ------------------------------------------------------------
@@ -295,7 +296,7 @@ def _alerts_page(prefix: str) -> flask.Response:
     from gridmap.app.auth import _message_page, _render, current_account, is_wall
     from gridmap.services.source import get_source
 
-    lang = _lang()
+    lang = page_lang()
     account = current_account()
     if is_wall() or account.role not in ACK_ROLES:
         return _message_page(lang, t("wall.ack.refused", lang), status=403)
@@ -379,13 +380,6 @@ def _settings():
     return get_settings()
 
 
-def _lang() -> str:
-    import flask
-
-    lang = flask.request.values.get("lang")
-    return lang if lang in LANGS else flask.current_app.config.get("GRIDMAP_LANG", "zh")
-
-
 def _seconds(text: str | None, default: float, bounds: tuple[float, float]) -> float:
     """A duration from the URL, kept within ``bounds``; the default if it is not a number."""
     try:
@@ -407,15 +401,3 @@ def _local(iso: str) -> str:
     from zoneinfo import ZoneInfo
 
     return datetime.fromisoformat(iso).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%m-%d %H:%M")
-
-
-def _json(body: Any, status: int = 200) -> flask.Response:
-    import flask
-
-    response = flask.Response(
-        json.dumps(body, ensure_ascii=False, default=str),
-        status=status,
-        mimetype="application/json",
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response

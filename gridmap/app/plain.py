@@ -1,21 +1,44 @@
-"""The plain pages' own files (``/field``, ``/wall``): compressed once, cached by version.
+"""What the plain pages (``/field``, ``/wall``: no Dash) share: their files, JSON answers, language.
 
 Dash serves ``/assets/`` uncompressed; a page without Dash sends its script,
-its styles and Leaflet from a table of files, each compressed once at
-brotli's best (and gzip), named by a version (the files' modification times)
-so a browser keeps them a year and fetches new ones after an update.
+its styles and Leaflet from a table of files (:class:`StaticFiles`), each
+compressed once at brotli's best (and gzip), named by a version (the files'
+modification times) so a browser keeps them a year and fetches new ones after
+an update. Their JSON routes answer through :func:`json_response` (never
+cached: it is a user's data), in the language :func:`page_lang` picks.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import flask
 
-__all__ = ["StaticFiles"]
+__all__ = ["StaticFiles", "json_response", "page_lang"]
+
+
+def json_response(body: Any, status: int = 200) -> flask.Response:
+    """``body`` as JSON (UTF-8 text, times as ISO text), never kept by a cache."""
+    import flask
+
+    text = json.dumps(body, ensure_ascii=False, default=str)
+    response = flask.Response(text, status=status, mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def page_lang() -> str:
+    """The request's language: ``?lang=`` (or a form's) if known, else the app's default."""
+    import flask
+
+    from gridmap.i18n import LANGS
+
+    lang = flask.request.values.get("lang")
+    return lang if lang in LANGS else flask.current_app.config.get("GRIDMAP_LANG", "zh")
 
 
 class StaticFiles:
