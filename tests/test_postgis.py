@@ -24,6 +24,7 @@ import psycopg
 import pyogrio
 import pytest
 import sqlalchemy as sa
+from conftest import DEMO_AS_OF
 from shapely.geometry import box
 
 import gridmap.store.postgis as postgis_store
@@ -164,7 +165,8 @@ def demo_db(postgis) -> Iterator[DemoDatabase]:
     """One PostGIS database holding the demo, loaded through the CLI; read-only for tests."""
     url = postgis.create_database()
     result = subprocess.run(
-        [GRIDMAP, "--lang", "en", "demo", "--out", url, "--no-serve", "-q"],
+        # The same as-of as the session's GeoPackage demo: the same data, row for row.
+        [GRIDMAP, "--lang", "en", "demo", "--out", url, "--no-serve", "-q", "--as-of", DEMO_AS_OF],
         capture_output=True,
         text=True,
         timeout=600,

@@ -264,10 +264,20 @@ class WallFeed:
             # first; one a wall left is computed again when it is asked again.
             units = [(k, u) for k, u in self._units.items() if now - u.asked <= ACTIVE_SECONDS]
         units.sort(key=lambda pair: -pair[1].asked)
+        day = self._day(self.clock())
         for key, unit in units:
-            stale = unit.snapshot is None or now - unit.snapshot.computed > RECOMPUTE_SECONDS
+            snap = unit.snapshot
+            # Stale after a while (cases fall overdue), and at once after midnight.
+            stale = snap is None or now - snap.computed > RECOMPUTE_SECONDS
+            stale = stale or self._day(snap.at) != day
             if changed or stale:
                 self._compute(key, unit)
+
+    def _day(self, when: datetime) -> str:
+        """The wall's local date of an instant (its "today")."""
+        from zoneinfo import ZoneInfo
+
+        return when.astimezone(ZoneInfo(self.tz)).date().isoformat()
 
     def _compute(self, key: str, unit: _Unit) -> None:
         alerts_only = key.startswith("alerts:")

@@ -135,35 +135,34 @@ def test_changing_the_password_from_the_header(page_of, demo_path, tmp_path):  #
     assert [r["detail"] for r in changes] == ['{"change":"password"}']
 
 
-def test_a_wall_token_opens_the_dashboard_until_it_is_revoked(page_of, demo_path, tmp_path):  # noqa: F811
+def test_a_wall_token_opens_the_wall_until_it_is_revoked(page_of, demo_path, tmp_path):  # noqa: F811
     copy = tmp_path / "wall.gpkg"
     shutil.copy(demo_path, copy)
     token = generate_token()
     entry = AuditEntry("tests", "admin", "cli", "token_change", "lobby")
     with open_store(copy) as store:
         store.add_token("lobby", token_digest(token), [], audit=entry)
-    with _serving(copy, tmp_path, env={"GRIDMAP_REFRESH_SECONDS": "1"}) as url:
+    with _serving(copy, tmp_path) as url:
         page = page_of(1920, 1080, signed_in=False)
         page.goto(f"{url}/wall?token={token}")
-        # Until /wall exists the token opens the dashboard, and leaves the address bar.
-        assert page.url == url + "/"
-        _wait_numbers(page)
-        who = page.get_by_test_id("account").inner_text()
-        assert "wall:lobby" in who and t("role.viewer", "zh") in who
+        # The token opens the wall page and leaves the address bar.
+        assert page.url == url + "/wall"
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=kpi-open] .gm-fig').textContent !== '—'",
+            timeout=TIMEOUT_MS,
+        )
         assert page.get_by_test_id("logout").count() == 0
         page.screenshot(path=str(SHOTS / "signin-wall.png"))
         with open_store(copy) as store:
             store.revoke_token("lobby", audit=entry)
-        # The next refresh (every second) is refused: the page goes to the login page.
-        page.wait_for_url("**/login?**", timeout=TIMEOUT_MS)
-        page.get_by_test_id("auth-message").wait_for(timeout=TIMEOUT_MS)
-        assert page.get_by_test_id("auth-message").inner_text() == t("auth.ended", "zh")
-        path, query = _path_and_query(page.url)
-        assert path == "/login" and query["next"] == ["/"]
+        # The wall's next request (every second) is refused: it says so, on the wall.
+        banner = page.get_by_test_id("connection-lost")
+        banner.wait_for(state="visible", timeout=TIMEOUT_MS)
+        assert banner.inner_text() == t("wall.signed_out", "zh")
         # A revoked token opens nothing.
         page.goto(f"{url}/wall?token={token}")
         assert urlsplit(page.url).path == "/login" and token not in page.url
-        # The refused refresh is the only console error.
+        # The refused requests are the only console errors.
         page.errors[:] = [e for e in page.errors if not e.startswith(_UNAUTHORIZED)]
 
 

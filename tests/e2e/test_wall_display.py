@@ -10,7 +10,7 @@ In Debian's Chromium, a wall token opens the wall of the demo's district:
   the wall within 5 s, and no figure blanks out meanwhile;
 - the server killed and started again: the wall says the connection is lost
   (since when), then heals by itself, without a reload;
-- a wall clock set to 23:59:45 rolls "today" over at midnight without a reload;
+- a wall clock set to 23:59:50 rolls "today" over at midnight without a reload;
 - an alert takes the screen for ``?alert=`` seconds while the tour waits,
   then the tour goes on; a commander acknowledges it from the desk page and it
   leaves the wall.
@@ -226,10 +226,9 @@ def _write(store: Path, row: dict, event: dict) -> None:
     "size,theme",
     [
         ({"width": 1920, "height": 1080}, "dark"),
-        ({"width": 3840, "height": 2160}, "dark"),
-        ({"width": 1920, "height": 1080}, "light"),
+        ({"width": 3840, "height": 2160}, "light"),
     ],
-    ids=["1080p", "4k", "1080p-light"],
+    ids=["1080p-dark", "4k-light"],
 )
 def test_fills_the_screen_readable_from_across_the_room(
     browser, served_at_as_of, token, size, theme
@@ -329,10 +328,10 @@ def test_a_server_restart_heals_without_a_reload(browser, wall_store, token, tmp
 
 def test_today_rolls_over_at_midnight_without_a_reload(browser, wall_store, token, tmp_path):
     day = datetime.now(BEIJING).date()
-    start = datetime(day.year, day.month, day.day, 23, 59, 45, tzinfo=BEIJING)
+    start = datetime(day.year, day.month, day.day, 23, 59, 50, tzinfo=BEIJING)
     # a case reported at 23:50 of that day (in the wall's time), so "today" is not empty
     row, event = _case_row(
-        wall_store, at=start - timedelta(minutes=9, seconds=45), category="other"
+        wall_store, at=start - timedelta(minutes=9, seconds=50), category="other"
     )
     _write(wall_store, row, event)
     env = {"GRIDMAP_WALL_CLOCK": start.isoformat()}
