@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from gridmap.app.plain import StaticFiles, json_response, page_lang
 from gridmap.errors import AccessError, CodeError, GridmapError, StoreError
 from gridmap.i18n import label, t
+from gridmap.incidents.cockpit import WALL_TZ
 from gridmap.schema import INCIDENT_CATEGORIES, INCIDENT_STEPS
 
 if TYPE_CHECKING:
@@ -157,8 +158,6 @@ def _clock():
         # A naive time is the wall's own (Beijing time), as its staff read it.
         from zoneinfo import ZoneInfo
 
-        from gridmap.incidents.cockpit import WALL_TZ
-
         start = start.replace(tzinfo=ZoneInfo(WALL_TZ))
     origin = time.monotonic()
     start = start.astimezone(UTC)
@@ -223,7 +222,7 @@ def page() -> flask.Response:
         "steps": {s: label("step", s, lang) for s in INCIDENT_STEPS},
         "categories": {c: label("category", c, lang) for c in INCIDENT_CATEGORIES},
         "text": {k: t(k, lang) for k in _TEXT},
-        "tz": "Asia/Shanghai",
+        "tz": WALL_TZ,
     }
     html = _render(
         (Path(__file__).parent / "wall.html").read_text(encoding="utf-8"),
@@ -394,10 +393,10 @@ def _seconds(text: str | None, default: float, bounds: tuple[float, float]) -> f
 def _hhmm() -> str:
     from zoneinfo import ZoneInfo
 
-    return datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%H:%M")
+    return datetime.now(ZoneInfo(WALL_TZ)).strftime("%H:%M")
 
 
 def _local(iso: str) -> str:
     from zoneinfo import ZoneInfo
 
-    return datetime.fromisoformat(iso).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%m-%d %H:%M")
+    return datetime.fromisoformat(iso).astimezone(ZoneInfo(WALL_TZ)).strftime("%m-%d %H:%M")

@@ -330,22 +330,18 @@ def _account(lang: str) -> html.Div | None:
             )
         if account.role in ACK_ROLES:
             # The command centre's staff: the wall, and its alerts to acknowledge.
-            controls.append(
-                html.A(
-                    t("wall.title", lang),
-                    href=f"{prefix}wall?lang={lang}",
-                    className="gm-account-link",
-                    **_tid("open-wall"),
+            for key, path, tid in (
+                ("wall.title", "wall", "open-wall"),
+                ("wall.ack.title", "wall/alerts", "open-wall-alerts"),
+            ):
+                controls.append(
+                    html.A(
+                        t(key, lang),
+                        href=f"{prefix}{path}?lang={lang}",
+                        className="gm-account-link",
+                        **_tid(tid),
+                    )
                 )
-            )
-            controls.append(
-                html.A(
-                    t("wall.ack.title", lang),
-                    href=f"{prefix}wall/alerts?lang={lang}",
-                    className="gm-account-link",
-                    **_tid("open-wall-alerts"),
-                )
-            )
         controls += [
             html.A(
                 t("auth.change_password", lang),
